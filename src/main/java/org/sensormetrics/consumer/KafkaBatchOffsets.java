@@ -1,0 +1,45 @@
+package org.sensormetrics.consumer;
+
+import java.time.Duration;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+
+import org.apache.camel.Exchange;
+import org.apache.camel.component.kafka.KafkaConstants;
+import org.apache.camel.component.kafka.consumer.DefaultKafkaManualCommit;
+import org.apache.kafka.clients.consumer.Consumer;
+import org.apache.kafka.clients.consumer.OffsetAndMetadata;
+import org.apache.kafka.common.TopicPartition;
+
+/**
+ * Commits the offsets of a whole Kafka batch: for every partition in it, the offset after its last record.
+ *
+ * <p>Camel's batch exchange carries the manual commit of its last record only, which covers one partition;
+ * a batch usually spans several. This commits them all in one synchronous request, on the consumer's own
+ * poll thread (the only thread that may touch the KafkaConsumer), and is called from onCompletion, after
+ * the database transaction has committed.
+ */
+public class KafkaBatchOffsets {
+
+    public void commit(Exchange batch) {
+        List<?> records = batch.getMessage().getBody(List.class);
+        if (records == null || records.isEmpty()) {
+            return;
+        }
+        Map<TopicPartition, OffsetAndMetadata> next = new HashMap<>();
+        DefaultKafkaManualCommit any = null;
+        for (Object item : records) {
+            var record = ((Exchange) item).getMessage();
+            var manual = record.getHeader(KafkaConstants.MANUAL_COMMIT, DefaultKafkaManualCommit.class);
+            if (manual == null) {
+                throw new IllegalStateException("Kafka records carry no manual commit: set allowManualCommit=true");
+            }
+            any = manual;
+            next.merge(manual.getPartition(), new OffsetAndMetadata(manual.getRecordOffset() + 1),
+                    (a, b) -> a.offset() >= b.offset() ? a : b);
+        }
+        Consumer<?, ?> consumer = any.getConsumer();
+        consumer.commitSync(next, Duration.ofMillis(any.getCommitTimeout()));
+    }
+}

@@ -1,0 +1,250 @@
+package org.sensormetrics.consumer;
+
+import java.nio.ByteBuffer;
+import java.nio.charset.CharacterCodingException;
+import java.nio.charset.CodingErrorAction;
+import java.nio.charset.StandardCharsets;
+import java.time.DateTimeException;
+import java.time.Instant;
+import java.time.OffsetDateTime;
+import java.time.format.DateTimeFormatter;
+import java.time.temporal.ChronoUnit;
+import java.util.Base64;
+import java.util.LinkedHashMap;
+import java.util.Map;
+
+import com.fasterxml.jackson.core.JsonProcessingException;
+import com.fasterxml.jackson.core.StreamReadConstraints;
+import com.fasterxml.jackson.core.JsonFactory;
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import org.apache.camel.Exchange;
+import org.apache.camel.component.kafka.KafkaConstants;
+
+/**
+ * Turns one Kafka record into one row for store-batch.sql: either a reading (event_id, sensor_id,
+ * event_time_us, value) or a rejection (payload and reason). It never throws for bad input, so a poison
+ * record is recorded instead of failing (and endlessly rewinding) its batch.
+ *
+ * <p>This is Java because the contract needs what the YAML DSL cannot say safely: strict UTF-8, timestamp
+ * parsing, and strings PostgreSQL would refuse (NUL, lone surrogates) caught before they can fail the
+ * statement. The bounds come from application.properties ({@code validation.*}).
+ */
+public class SensorReadingValidator {
+
+    /** Epoch numbers below this are seconds, at or above it milliseconds (1e11 s is the year 5138). */
+    static final double EPOCH_MILLIS_THRESHOLD = 1e11;
+    private static final Instant EARLIEST = Instant.parse("0001-01-01T00:00:00Z");
+    private static final Instant LATEST = Instant.parse("9999-12-31T23:59:59.999999Z");
+
+    private final ObjectMapper mapper;
+    private int maxPayloadBytes = 65536;
+    private int maxIdLength = 255;
+
+    public SensorReadingValidator() {
+        JsonFactory factory = JsonFactory.builder()
+                .streamReadConstraints(StreamReadConstraints.builder().maxNestingDepth(64).build())
+                .build();
+        this.mapper = new ObjectMapper(factory);
+    }
+
+    public void setMaxPayloadBytes(int maxPayloadBytes) {
+        this.maxPayloadBytes = maxPayloadBytes;
+    }
+
+    public void setMaxIdLength(int maxIdLength) {
+        this.maxIdLength = maxIdLength;
+    }
+
+    /**
+     * @param record one record of the Kafka batch: the split hands each record exchange over as the body
+     *               (typed Object, since Camel would bind a parameter of type Exchange to the split's own)
+     */
+    public Map<String, Object> toRow(Object record) {
+        var message = ((Exchange) record).getMessage();
+        Map<String, Object> row = new LinkedHashMap<>();
+        row.put("kafka_topic", message.getHeader(KafkaConstants.TOPIC, String.class));
+        row.put("kafka_partition", message.getHeader(KafkaConstants.PARTITION, Integer.class));
+        row.put("kafka_offset", message.getHeader(KafkaConstants.OFFSET, Long.class));
+        byte[] payload = message.getBody(byte[].class);
+        String reason = validate(payload, row);
+        if (reason != null) {
+            row.put("record_key", keyText(message.getHeader(KafkaConstants.KEY)));
+            reject(row, payload, reason);
+        }
+        return row;
+    }
+
+    /** Fills the reading into the row and returns null, or returns why the payload is not a reading. */
+    private String validate(byte[] payload, Map<String, Object> row) {
+        if (payload == null || payload.length == 0) {
+            return "empty payload";
+        }
+        if (payload.length > maxPayloadBytes) {
+            return "payload of " + payload.length + " bytes exceeds the limit of " + maxPayloadBytes;
+        }
+        String text = strictUtf8(payload);
+        if (text == null) {
+            return "payload is not valid UTF-8";
+        }
+        JsonNode json;
+        try {
+            json = mapper.readTree(text);
+        } catch (JsonProcessingException e) {
+            return "not JSON: " + e.getOriginalMessage();
+        }
+        if (json == null || !json.isObject()) {
+            return "not a JSON object";
+        }
+        String problem = requireId(json, "event_id");
+        if (problem == null) {
+            problem = requireId(json, "sensor_id");
+        }
+        if (problem == null) {
+            problem = requireValue(json.get("value"));
+        }
+        if (problem != null) {
+            return problem;
+        }
+        Instant time;
+        try {
+            time = timestamp(json.get("timestamp"));
+        } catch (DateTimeException | ArithmeticException e) {
+            return "timestamp " + abbreviate(String.valueOf(json.get("timestamp"))) + " is not ISO 8601 with an offset or epoch seconds/milliseconds";
+        }
+        if (time.isBefore(EARLIEST) || time.isAfter(LATEST)) {
+            return "timestamp " + time + " is outside years 1 to 9999";
+        }
+        row.put("event_id", json.get("event_id").textValue());
+        row.put("sensor_id", json.get("sensor_id").textValue());
+        row.put("event_time_us", ChronoUnit.MICROS.between(Instant.EPOCH, roundToMicros(time)));
+        row.put("value", json.get("value").doubleValue());
+        return null;
+    }
+
+    private String requireId(JsonNode json, String field) {
+        JsonNode node = json.get(field);
+        if (node == null || node.isNull()) {
+            return field + " is missing";
+        }
+        if (!node.isTextual()) {
+            return field + " must be a string, got " + node.getNodeType().name().toLowerCase();
+        }
+        String id = node.textValue();
+        if (id.isBlank()) {
+            return field + " is empty";
+        }
+        if (id.length() > maxIdLength) {
+            return field + " is " + id.length() + " characters, longer than " + maxIdLength;
+        }
+        if (!storableText(id)) {
+            return field + " contains a NUL character or an unpaired surrogate";
+        }
+        return null;
+    }
+
+    private static String requireValue(JsonNode node) {
+        if (node == null || node.isNull()) {
+            return "value is missing";
+        }
+        if (!node.isNumber()) {
+            return "value must be a number, got " + node.getNodeType().name().toLowerCase();
+        }
+        if (!Double.isFinite(node.doubleValue())) {
+            return "value " + abbreviate(node.asText()) + " is not a finite double";
+        }
+        return null;
+    }
+
+    private static Instant timestamp(JsonNode node) {
+        if (node == null || node.isNull()) {
+            throw new DateTimeException("missing");
+        }
+        if (node.isNumber()) {
+            double epoch = node.doubleValue();
+            if (!Double.isFinite(epoch)) {
+                throw new DateTimeException("not finite");
+            }
+            double millis = Math.abs(epoch) < EPOCH_MILLIS_THRESHOLD ? epoch * 1000 : epoch;
+            if (Math.abs(millis) > 1e15) {
+                throw new DateTimeException("out of range");
+            }
+            long wholeMillis = (long) Math.floor(millis);
+            long nanos = Math.round((millis - wholeMillis) * 1_000_000);
+            return Instant.ofEpochMilli(wholeMillis).plusNanos(nanos);
+        }
+        if (node.isTextual() && node.textValue().length() <= 64) {
+            return OffsetDateTime.parse(node.textValue(), DateTimeFormatter.ISO_OFFSET_DATE_TIME).toInstant();
+        }
+        throw new DateTimeException("not a string or number");
+    }
+
+    /** PostgreSQL keeps microseconds and rounds half up; do the same so the row matches a direct insert. */
+    private static Instant roundToMicros(Instant time) {
+        Instant truncated = time.truncatedTo(ChronoUnit.MICROS);
+        return time.getNano() % 1000 >= 500 ? truncated.plus(1, ChronoUnit.MICROS) : truncated;
+    }
+
+    private void reject(Map<String, Object> row, byte[] payload, String reason) {
+        if (payload != null && payload.length > maxPayloadBytes) {
+            // keep what an operator needs to see, not a megabyte per poison record
+            payload = java.util.Arrays.copyOf(payload, maxPayloadBytes);
+            reason += " (first " + maxPayloadBytes + " bytes kept)";
+        }
+        String text = payload == null ? null : strictUtf8(payload);
+        if (payload == null) {
+            row.put("payload_encoding", "none");
+        } else if (text != null && storableText(text)) {
+            row.put("payload", text);
+            row.put("payload_encoding", "text");
+        } else {
+            row.put("payload", Base64.getEncoder().encodeToString(payload));
+            row.put("payload_encoding", "base64");
+        }
+        row.put("reason", storableText(reason) ? reason : reason.replaceAll("[\\x{0}\\p{Cs}]", "?"));
+    }
+
+    private static String keyText(Object key) {
+        if (key == null) {
+            return null;
+        }
+        byte[] bytes = key instanceof byte[] b ? b : key.toString().getBytes(StandardCharsets.UTF_8);
+        String text = strictUtf8(bytes);
+        return text != null && storableText(text) ? text : "base64:" + Base64.getEncoder().encodeToString(bytes);
+    }
+
+    static String strictUtf8(byte[] bytes) {
+        try {
+            return StandardCharsets.UTF_8.newDecoder()
+                    .onMalformedInput(CodingErrorAction.REPORT)
+                    .onUnmappableCharacter(CodingErrorAction.REPORT)
+                    .decode(ByteBuffer.wrap(bytes))
+                    .toString();
+        } catch (CharacterCodingException e) {
+            return null;
+        }
+    }
+
+    /** PostgreSQL text holds neither NUL nor unpaired UTF-16 surrogates (JSON escapes can carry both). */
+    static boolean storableText(String s) {
+        for (int i = 0; i < s.length(); i++) {
+            char c = s.charAt(i);
+            if (c == 0) {
+                return false;
+            }
+            if (Character.isHighSurrogate(c)) {
+                if (i + 1 >= s.length() || !Character.isLowSurrogate(s.charAt(i + 1))) {
+                    return false;
+                }
+                i++;
+            } else if (Character.isLowSurrogate(c)) {
+                return false;
+            }
+        }
+        return true;
+    }
+
+    private static String abbreviate(String s) {
+        return s.length() <= 80 ? s : s.substring(0, 77) + "...";
+    }
+}

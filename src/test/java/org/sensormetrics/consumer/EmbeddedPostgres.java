@@ -1,0 +1,158 @@
+package org.sensormetrics.consumer;
+
+import java.io.File;
+import java.io.IOException;
+import java.net.ServerSocket;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.sql.Connection;
+import java.sql.DriverManager;
+import java.sql.SQLException;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.Comparator;
+import java.util.List;
+import java.util.concurrent.TimeUnit;
+
+/**
+ * A real PostgreSQL server in a directory of its own, for tests, the demo and the benchmark: initdb,
+ * pg_ctl start/stop, kill -9. Binaries come from PG_BIN or the newest /usr/lib/postgresql/N/bin.
+ * PostgreSQL refuses to run as root, so as root every server command runs as the user "postgres" (or
+ * "nobody") through runuser, with the data directory under /tmp where that user can reach it.
+ */
+public final class EmbeddedPostgres implements AutoCloseable {
+
+    public static final String USER = "postgres";
+
+    private final Path bin;
+    private final Path dataDir;
+    private final int port;
+    private final String runAs;
+
+    private EmbeddedPostgres(Path bin, Path dataDir, int port, String runAs) {
+        this.bin = bin;
+        this.dataDir = dataDir;
+        this.port = port;
+        this.runAs = runAs;
+    }
+
+    /** Starts a server on a free port, initialising dataDir first when it holds no cluster yet. */
+    public static EmbeddedPostgres start(Path dataDir, String... settings) throws IOException, InterruptedException {
+        String runAs = isRoot() ? (userExists("postgres") ? "postgres" : "nobody") : null;
+        if (runAs != null && !dataDir.toAbsolutePath().startsWith("/tmp")) {
+            dataDir = Path.of("/tmp", "sensor-metrics-pg", dataDir.toAbsolutePath().toString().replace('/', '_'));
+        }
+        EmbeddedPostgres pg = new EmbeddedPostgres(findBinaries(), dataDir, freePort(), runAs);
+        pg.initIfNeeded();
+        pg.close(); // a server left running by a killed JVM would hold the data directory
+        pg.startServer(settings);
+        return pg;
+    }
+
+    public int port() {
+        return port;
+    }
+
+    public String jdbcUrl(String database) {
+        return "jdbc:postgresql://127.0.0.1:" + port + "/" + database;
+    }
+
+    public Connection connect(String database) throws SQLException {
+        return DriverManager.getConnection(jdbcUrl(database), USER, "");
+    }
+
+    public void createDatabase(String name) throws SQLException {
+        try (Connection c = connect("postgres"); var st = c.createStatement()) {
+            st.execute("CREATE DATABASE \"" + name.replace("\"", "") + "\"");
+        }
+    }
+
+    public void dropDatabase(String name) throws SQLException {
+        try (Connection c = connect("postgres"); var st = c.createStatement()) {
+            st.execute("DROP DATABASE IF EXISTS \"" + name.replace("\"", "") + "\" WITH (FORCE)");
+        }
+    }
+
+    private void initIfNeeded() throws IOException, InterruptedException {
+        if (Files.exists(dataDir.resolve("PG_VERSION"))) {
+            return;
+        }
+        Files.createDirectories(dataDir);
+        if (runAs != null) {
+            run(List.of("chown", "-R", runAs, dataDir.toString()), false);
+        }
+        run(List.of(bin.resolve("initdb").toString(), "-D", dataDir.toString(), "-U", USER, "-A", "trust",
+                "-E", "UTF8", "--locale=C", "--no-sync"), true);
+    }
+
+    private void startServer(String... settings) throws IOException, InterruptedException {
+        List<String> options = new ArrayList<>(List.of("-p", String.valueOf(port), "-c", "listen_addresses=127.0.0.1",
+                "-c", "unix_socket_directories=", "-c", "max_connections=200"));
+        for (String setting : settings) {
+            options.add("-c");
+            options.add(setting);
+        }
+        run(List.of(bin.resolve("pg_ctl").toString(), "-D", dataDir.toString(), "-l", dataDir.resolve("server.log").toString(),
+                "-o", String.join(" ", options), "-w", "-t", "60", "start"), true);
+    }
+
+    /** Stops the server the way an operator would (fast shutdown); {@link #restart()} brings it back. */
+    public void stop() throws IOException, InterruptedException {
+        run(List.of(bin.resolve("pg_ctl").toString(), "-D", dataDir.toString(), "-m", "fast", "-w", "stop"), true);
+    }
+
+    public void restart() throws IOException, InterruptedException {
+        startServer();
+    }
+
+    @Override
+    public void close() throws IOException, InterruptedException {
+        if (Files.exists(dataDir.resolve("postmaster.pid"))) {
+            run(List.of(bin.resolve("pg_ctl").toString(), "-D", dataDir.toString(), "-m", "immediate", "-w", "stop"), true, false);
+        }
+    }
+
+    private void run(List<String> command, boolean asServerUser) throws IOException, InterruptedException {
+        run(command, asServerUser, true);
+    }
+
+    private void run(List<String> command, boolean asServerUser, boolean mustSucceed) throws IOException, InterruptedException {
+        List<String> full = new ArrayList<>();
+        if (asServerUser && runAs != null) {
+            full.addAll(List.of("runuser", "-u", runAs, "--"));
+        }
+        full.addAll(command);
+        Process p = new ProcessBuilder(full).redirectErrorStream(true).directory(new File("/")).start();
+        String output = new String(p.getInputStream().readAllBytes());
+        if (!p.waitFor(120, TimeUnit.SECONDS) || p.exitValue() != 0 && mustSucceed) {
+            throw new IOException("PostgreSQL command failed: " + String.join(" ", full) + "\n" + output);
+        }
+    }
+
+    private static Path findBinaries() throws IOException {
+        String configured = System.getenv("PG_BIN");
+        if (configured != null) {
+            return Path.of(configured);
+        }
+        File[] versions = new File("/usr/lib/postgresql").listFiles(f -> new File(f, "bin/pg_ctl").canExecute());
+        if (versions == null || versions.length == 0) {
+            throw new IOException("No PostgreSQL server binaries: install Debian's postgresql package or set PG_BIN");
+        }
+        return Arrays.stream(versions).max(Comparator.comparingInt(f -> Integer.parseInt(f.getName().replaceAll("\\D", "0"))))
+                .orElseThrow().toPath().resolve("bin");
+    }
+
+    private static boolean isRoot() {
+        return "root".equals(System.getProperty("user.name"));
+    }
+
+    private static boolean userExists(String user) throws IOException {
+        return Files.readAllLines(Path.of("/etc/passwd")).stream().anyMatch(l -> l.startsWith(user + ":"));
+    }
+
+    static int freePort() throws IOException {
+        try (ServerSocket s = new ServerSocket(0)) {
+            return s.getLocalPort();
+        }
+    }
+}
