@@ -6,6 +6,7 @@ import java.util.List;
 import java.util.Map;
 
 import org.apache.camel.Exchange;
+import org.apache.camel.Variable;
 import org.apache.camel.component.kafka.KafkaConstants;
 import org.apache.camel.component.kafka.consumer.DefaultKafkaManualCommit;
 import org.apache.kafka.clients.consumer.Consumer;
@@ -17,13 +18,13 @@ import org.apache.kafka.common.TopicPartition;
  *
  * <p>Camel's batch exchange carries the manual commit of its last record only, which covers one partition;
  * a batch usually spans several. This commits them all in one synchronous request, on the consumer's own
- * poll thread (the only thread that may touch the KafkaConsumer), and is called from onCompletion, after
- * the database transaction has committed.
+ * poll thread (the only thread that may touch the KafkaConsumer), in the route step that follows
+ * store-batch, so only once its transaction has committed.
  */
 public class KafkaBatchOffsets {
 
-    public void commit(Exchange batch) {
-        List<?> records = batch.getMessage().getBody(List.class);
+    /** @param records the batch's record exchanges, kept in a variable before the body became rows */
+    public void commit(@Variable("records") List<?> records) {
         if (records == null || records.isEmpty()) {
             return;
         }

@@ -1,13 +1,24 @@
 package org.sensormetrics.consumer;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import java.nio.charset.StandardCharsets;
+import java.sql.ResultSet;
 import java.time.Duration;
+import java.time.Instant;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
 
+import org.apache.kafka.common.TopicPartition;
 import org.junit.jupiter.api.Test;
 
-/** The ingest route against a real broker and a real database: every event exactly once, in order. */
+/**
+ * The ingest route on a real Kafka broker and a real PostgreSQL server. Every scenario counts rows and
+ * committed offsets afterwards: each valid event exactly once, each invalid record once with its reason.
+ */
 class IngestRouteTest {
 
     private static final Duration CATCH_UP = Duration.ofMinutes(3);
@@ -18,12 +29,226 @@ class IngestRouteTest {
             p.startService();
             LoadGenerator.Summary sent = LoadGenerator.produce(p.load(1000, 20_000));
             p.awaitCaughtUp(CATCH_UP);
-            assertEquals(sent.valid(), p.count("SELECT count(*) FROM metrics"));
-            assertEquals(sent.valid(), p.count("SELECT count(DISTINCT event_id) FROM metrics"));
-            assertEquals(sent.valid(), p.count("SELECT count(*) FROM processed_events"));
+            assertExactlyOnce(p, sent.valid());
             assertEquals(0, p.count("SELECT count(*) FROM rejected_events"));
-            assertEquals(0, p.lag());
-            assertTrue(p.committedOffsets().size() == 12, "all 12 partitions committed");
+            assertEquals(12, p.committedOffsets().size(), "every partition has a committed offset");
         }
     }
+
+    @Test
+    void storesDuplicatesOnceWhetherInTheSamePollOrLater() throws Exception {
+        try (Pipeline p = new Pipeline("dups", 12)) {
+            p.startService();
+            var load = p.load(200, 10_000);
+            LoadGenerator.Summary sent = LoadGenerator.produce(new LoadGenerator.Options(load.brokers(), load.topic(),
+                    load.sensors(), load.events(), 0, 0.1, 0, load.seed()));
+            assertTrue(sent.duplicates() > 800, "about a tenth sent twice: " + sent);
+            p.awaitCaughtUp(CATCH_UP);
+            assertExactlyOnce(p, sent.valid());
+            assertEquals(sent.duplicates(), p.progress().getDuplicates());
+        }
+    }
+
+    @Test
+    void keepsEachSensorsRowsInKafkaOffsetOrder() throws Exception {
+        try (Pipeline p = new Pipeline("order", 6)) {
+            p.startService();
+            LoadGenerator.Summary sent = LoadGenerator.produce(p.load(50, 10_000));
+            p.awaitCaughtUp(CATCH_UP);
+            assertExactlyOnce(p, sent.valid());
+            assertEquals(0, p.count("""
+                    SELECT count(*) FROM (
+                      SELECT p.kafka_offset, lag(p.kafka_offset) OVER (PARTITION BY m.sensor_id ORDER BY m.id) AS previous
+                      FROM metrics m JOIN processed_events p USING (event_id)) rows
+                    WHERE previous > kafka_offset"""), "a sensor's metrics.id order differs from its offset order");
+        }
+    }
+
+    @Test
+    void recordsEveryKindOfInvalidRecordOnceAndStoresTheValidOnesAroundThem() throws Exception {
+        try (Pipeline p = new Pipeline("invalid", 3)) {
+            p.startService();
+            List<Map.Entry<String, byte[]>> records = new ArrayList<>();
+            int valid = 0;
+            int i = 0;
+            for (var kind : LoadGenerator.INVALID_KINDS.entrySet()) {
+                records.add(Map.entry("sensor_" + i, reading("sensor_" + i, "ok-before-" + i)));
+                records.add(Map.entry("sensor_" + i, kind.getValue().apply(i)));
+                records.add(Map.entry("sensor_" + i, reading("sensor_" + i, "ok-after-" + i)));
+                valid += 2;
+                i++;
+            }
+            // accepted forms: epoch seconds, epoch milliseconds, other offsets, extra fields
+            records.add(Map.entry("s", utf8("{\"sensor_id\":\"s\",\"event_id\":\"epoch-s\",\"timestamp\":1705314645.5,\"value\":1}")));
+            records.add(Map.entry("s", utf8("{\"sensor_id\":\"s\",\"event_id\":\"epoch-ms\",\"timestamp\":1705314645123,\"value\":2}")));
+            records.add(Map.entry("s", utf8("{\"sensor_id\":\"s\",\"event_id\":\"offset\",\"timestamp\":\"2024-01-15T12:30:45.123456789+02:00\",\"value\":-3.5,\"unit\":\"C\"}")));
+            valid += 3;
+            p.send(records);
+            p.awaitCaughtUp(CATCH_UP);
+
+            int invalid = LoadGenerator.INVALID_KINDS.size();
+            assertExactlyOnce(p, valid);
+            assertEquals(invalid, p.count("SELECT count(*) FROM rejected_events"));
+            assertEquals(invalid, p.count("SELECT count(DISTINCT (kafka_topic, kafka_partition, kafka_offset)) FROM rejected_events"));
+            assertEquals(0, p.count("SELECT count(*) FROM rejected_events WHERE reason = '' OR kafka_offset IS NULL OR record_key IS NULL"));
+            assertEquals(1, p.count("SELECT count(*) FROM rejected_events WHERE payload_encoding = 'base64'"), "binary garbage kept as base64");
+            assertEquals(1, p.count("SELECT count(*) FROM rejected_events WHERE reason LIKE 'payload of % bytes exceeds%'"));
+            assertEquals(1, p.count("SELECT count(*) FROM rejected_events WHERE payload = 'sensor_1 42.5 0' OR payload LIKE 'sensor_1 42.5%'"));
+            assertEquals(1, p.count("""
+                    SELECT count(*) FROM metrics WHERE event_id = 'epoch-s' AND timestamp = '2024-01-15T10:30:45.5Z'"""));
+            assertEquals(1, p.count("""
+                    SELECT count(*) FROM metrics WHERE event_id = 'epoch-ms' AND timestamp = '2024-01-15T10:30:45.123Z'"""));
+            assertEquals(1, p.count("""
+                    SELECT count(*) FROM metrics WHERE event_id = 'offset' AND timestamp = '2024-01-15T10:30:45.123457Z'"""));
+            assertEquals(invalid, p.progress().getRejected());
+            assertEquals(0, p.progress().getFailures(), "no invalid record may fail a batch");
+        }
+    }
+
+    @Test
+    void commitsNothingWhileTheDatabaseRefusesWritesAndLosesNothingAfterwards() throws Exception {
+        try (Pipeline p = new Pipeline("readonly", 4)) {
+            p.startService();
+            var load = p.load(100, 5_000);
+            LoadGenerator.Summary first = LoadGenerator.produce(load);
+            p.awaitCaughtUp(CATCH_UP);
+
+            refuseWrites(p, true);
+            Map<TopicPartition, Long> before = p.committedOffsets();
+            LoadGenerator.Summary second = LoadGenerator.produce(new LoadGenerator.Options(load.brokers(), load.topic(),
+                    load.sensors(), 5_000, 0, 0, 0, load.seed() + 1));
+            Pipeline.await("failed batches", Duration.ofSeconds(60), () -> p.progress().getFailures() >= 2);
+            for (int look = 0; look < 5; look++) {
+                assertEquals(before, p.committedOffsets(), "no offset may move while writes fail");
+                Thread.sleep(1000);
+            }
+            assertEquals(first.valid(), p.count("SELECT count(*) FROM metrics"));
+
+            refuseWrites(p, false);
+            p.awaitCaughtUp(CATCH_UP);
+            assertExactlyOnce(p, first.valid() + second.valid());
+        }
+    }
+
+    @Test
+    void resumesWithoutLossOrDoublesAfterAStopMidStream() throws Exception {
+        try (Pipeline p = new Pipeline("restart", 12)) {
+            p.startService();
+            var load = p.load(500, 30_000);
+            Thread producer = new Thread(() -> LoadGenerator.produce(load));
+            producer.start();
+            Pipeline.await("first rows", Duration.ofSeconds(60), () -> p.progress().getStored() > 3000);
+            p.stopService();
+            long storedAtStop = p.count("SELECT count(*) FROM metrics");
+            p.startService();
+            producer.join();
+            p.awaitCaughtUp(CATCH_UP);
+            assertTrue(storedAtStop < load.events(), "stopped mid-stream");
+            assertExactlyOnce(p, load.events());
+        }
+    }
+
+    @Test
+    void startingAtTheEndSkipsOldRecordsButNeverTheRecordsOfAFailedFirstBatch() throws Exception {
+        try (Pipeline p = new Pipeline("latest", 4)) {
+            var load = p.load(100, 2_000);
+            LoadGenerator.produce(load); // before the group exists: not to be read
+            p.set("kafka.from-beginning", "false");
+            p.startService();
+            Pipeline.await("group positioned at the end", Duration.ofSeconds(60), () -> {
+                try {
+                    return p.committedOffsets().size() == 4;
+                } catch (Exception e) {
+                    return false;
+                }
+            });
+            refuseWrites(p, true);
+            LoadGenerator.Summary fresh = LoadGenerator.produce(new LoadGenerator.Options(load.brokers(), load.topic(),
+                    load.sensors(), 3_000, 0, 0, 0, load.seed() + 1));
+            Pipeline.await("a failed first batch", Duration.ofSeconds(60), () -> p.progress().getFailures() >= 1);
+            refuseWrites(p, false);
+            p.awaitCaughtUp(CATCH_UP);
+            assertExactlyOnce(p, fresh.valid());
+            assertEquals(0, p.count("SELECT count(*) FROM metrics WHERE event_id LIKE '" + LoadGenerator.eventId(load.seed(), 0).substring(0, 18) + "%'"),
+                    "records from before the group's first start are not read");
+        }
+    }
+
+    @Test
+    void storesSqlInjectionStringsVerbatimAndHarmless() throws Exception {
+        try (Pipeline p = new Pipeline("injection", 1)) {
+            p.startService();
+            String[] evil = {"'); DROP TABLE metrics; --", "x' OR '1'='1", "\\\\'; DELETE FROM processed_events; --",
+                    "$$; TRUNCATE metrics; $$", "Robert'); DROP TABLE rejected_events;--", ":#rows", "?", "${body}"};
+            List<Map.Entry<String, byte[]>> records = new ArrayList<>();
+            for (int i = 0; i < evil.length; i++) {
+                String s = json(evil[i]);
+                records.add(Map.entry(evil[i], utf8("{\"sensor_id\":" + s + ",\"event_id\":" + json(evil[i] + i)
+                        + ",\"timestamp\":\"2024-01-15T10:30:45Z\",\"value\":" + i + ",\"note\":" + s + "}")));
+                records.add(Map.entry(evil[i], utf8("{\"sensor_id\":" + s + ",\"event_id\":" + json("bad" + i)
+                        + ",\"timestamp\":" + s + ",\"value\":1}")));
+            }
+            p.send(records);
+            p.awaitCaughtUp(CATCH_UP);
+            assertExactlyOnce(p, evil.length);
+            assertEquals(evil.length, p.count("SELECT count(*) FROM rejected_events"));
+            try (var c = p.db(); var st = c.prepareStatement("SELECT count(*) FROM metrics WHERE sensor_id = ? AND event_id = ?")) {
+                for (int i = 0; i < evil.length; i++) {
+                    st.setString(1, evil[i]);
+                    st.setString(2, evil[i] + i);
+                    try (ResultSet rs = st.executeQuery()) {
+                        rs.next();
+                        assertEquals(1, rs.getLong(1), "stored verbatim: " + evil[i]);
+                    }
+                }
+            }
+            try (var c = p.db(); var st = c.prepareStatement("SELECT count(*) FROM rejected_events WHERE record_key = ? AND reason LIKE '%' || ? || '%'")) {
+                for (String e : evil) {
+                    st.setString(1, e);
+                    st.setString(2, e);
+                    try (ResultSet rs = st.executeQuery()) {
+                        rs.next();
+                        assertEquals(1, rs.getLong(1), "reason quotes the bad timestamp verbatim: " + e);
+                    }
+                }
+            }
+        }
+    }
+
+    /** Read-only database: new sessions refuse writes; existing ones are ended so the pool reconnects. */
+    private static void refuseWrites(Pipeline p, boolean refuse) throws Exception {
+        try (var c = Pipeline.postgres().connect("postgres"); var st = c.createStatement()) {
+            st.execute("ALTER DATABASE \"" + p.database + "\" SET default_transaction_read_only = " + refuse);
+            st.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '" + p.database + "'");
+        }
+    }
+
+    private static void assertExactlyOnce(Pipeline p, long events) throws Exception {
+        assertEquals(events, p.count("SELECT count(*) FROM metrics"), "metrics rows");
+        assertEquals(events, p.count("SELECT count(DISTINCT event_id) FROM metrics"), "distinct metrics event ids");
+        assertEquals(events, p.count("SELECT count(*) FROM processed_events"), "processed_events rows");
+        assertEquals(0, p.count("SELECT count(*) FROM metrics m LEFT JOIN processed_events e USING (event_id) WHERE e.event_id IS NULL"));
+        assertEquals(0, p.lag(), "committed offsets reach the end of every partition");
+        assertFalse(p.committedOffsets().isEmpty());
+    }
+
+    private static byte[] reading(String sensor, String eventId) {
+        return utf8(LoadGenerator.reading(sensor, eventId, Instant.parse("2024-01-15T10:30:45.123456789Z"), 42.5));
+    }
+
+    private static String json(String s) {
+        StringBuilder b = new StringBuilder("\"");
+        for (char c : s.toCharArray()) {
+            if (c == '"' || c == '\\') {
+                b.append('\\');
+            }
+            b.append(c);
+        }
+        return b.append('"').toString();
+    }
+
+    private static byte[] utf8(String s) {
+        return s.getBytes(StandardCharsets.UTF_8);
+    }
+
 }

@@ -82,6 +82,27 @@ final class Pipeline implements AutoCloseable {
         return new LoadGenerator.Options(kafka.bootstrapServers(), topic, sensors, events, 0, 0, 0, System.nanoTime());
     }
 
+    /** Sends key/value pairs (value bytes as given) to the scenario's topic and waits until acknowledged. */
+    void send(java.util.List<java.util.Map.Entry<String, byte[]>> records) throws Exception {
+        java.util.Properties props = new java.util.Properties();
+        props.put("bootstrap.servers", kafka.bootstrapServers());
+        props.put("max.request.size", 4 * 1024 * 1024);
+        try (var producer = new org.apache.kafka.clients.producer.KafkaProducer<>(props,
+                new org.apache.kafka.common.serialization.StringSerializer(),
+                new org.apache.kafka.common.serialization.ByteArraySerializer())) {
+            for (var r : records) {
+                producer.send(new org.apache.kafka.clients.producer.ProducerRecord<>(topic, r.getKey(), r.getValue())).get();
+            }
+        }
+    }
+
+    /** Runs SQL as the database superuser, outside the service (to break or inspect the database). */
+    void sql(String statement) throws SQLException {
+        try (Connection c = db(); var st = c.createStatement()) {
+            st.execute(statement);
+        }
+    }
+
     void startService() throws Exception {
         main = SensorMetricsConsumer.newMain(Path.of("target/no-such.env"));
         overrides.forEach(main::addOverrideProperty);
