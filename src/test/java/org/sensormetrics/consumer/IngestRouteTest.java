@@ -25,7 +25,7 @@ class IngestRouteTest {
 
     @Test
     void storesEveryEventExactlyOnceAndCommitsToTheEnd() throws Exception {
-        try (Pipeline p = new Pipeline("bulk", 12)) {
+        try (Pipeline p = Pipeline.scenario("bulk", 12)) {
             p.startService();
             LoadGenerator.Summary sent = LoadGenerator.produce(p.load(1000, 20_000));
             p.awaitCaughtUp(CATCH_UP);
@@ -37,7 +37,7 @@ class IngestRouteTest {
 
     @Test
     void storesDuplicatesOnceWhetherInTheSamePollOrLater() throws Exception {
-        try (Pipeline p = new Pipeline("dups", 12)) {
+        try (Pipeline p = Pipeline.scenario("dups", 12)) {
             p.startService();
             var load = p.load(200, 10_000);
             LoadGenerator.Summary sent = LoadGenerator.produce(new LoadGenerator.Options(load.brokers(), load.topic(),
@@ -51,7 +51,7 @@ class IngestRouteTest {
 
     @Test
     void keepsEachSensorsRowsInKafkaOffsetOrder() throws Exception {
-        try (Pipeline p = new Pipeline("order", 6)) {
+        try (Pipeline p = Pipeline.scenario("order", 6)) {
             p.startService();
             LoadGenerator.Summary sent = LoadGenerator.produce(p.load(50, 10_000));
             p.awaitCaughtUp(CATCH_UP);
@@ -66,7 +66,7 @@ class IngestRouteTest {
 
     @Test
     void recordsEveryKindOfInvalidRecordOnceAndStoresTheValidOnesAroundThem() throws Exception {
-        try (Pipeline p = new Pipeline("invalid", 3)) {
+        try (Pipeline p = Pipeline.scenario("invalid", 3)) {
             p.startService();
             List<Map.Entry<String, byte[]>> records = new ArrayList<>();
             int valid = 0;
@@ -107,7 +107,7 @@ class IngestRouteTest {
 
     @Test
     void commitsNothingWhileTheDatabaseRefusesWritesAndLosesNothingAfterwards() throws Exception {
-        try (Pipeline p = new Pipeline("readonly", 4)) {
+        try (Pipeline p = Pipeline.scenario("readonly", 4)) {
             p.startService();
             var load = p.load(100, 5_000);
             LoadGenerator.Summary first = LoadGenerator.produce(load);
@@ -132,7 +132,7 @@ class IngestRouteTest {
 
     @Test
     void resumesWithoutLossOrDoublesAfterAStopMidStream() throws Exception {
-        try (Pipeline p = new Pipeline("restart", 12)) {
+        try (Pipeline p = Pipeline.scenario("restart", 12)) {
             p.startService();
             var load = p.load(500, 30_000);
             Thread producer = new Thread(() -> LoadGenerator.produce(load));
@@ -150,7 +150,7 @@ class IngestRouteTest {
 
     @Test
     void startingAtTheEndSkipsOldRecordsButNeverTheRecordsOfAFailedFirstBatch() throws Exception {
-        try (Pipeline p = new Pipeline("latest", 4)) {
+        try (Pipeline p = Pipeline.scenario("latest", 4)) {
             var load = p.load(100, 2_000);
             LoadGenerator.produce(load); // before the group exists: not to be read
             p.set("kafka.from-beginning", "false");
@@ -176,7 +176,7 @@ class IngestRouteTest {
 
     @Test
     void storesSqlInjectionStringsVerbatimAndHarmless() throws Exception {
-        try (Pipeline p = new Pipeline("injection", 1)) {
+        try (Pipeline p = Pipeline.scenario("injection", 1)) {
             p.startService();
             String[] evil = {"'); DROP TABLE metrics; --", "x' OR '1'='1", "\\\\'; DELETE FROM processed_events; --",
                     "$$; TRUNCATE metrics; $$", "Robert'); DROP TABLE rejected_events;--", ":#rows", "?", "${body}"};

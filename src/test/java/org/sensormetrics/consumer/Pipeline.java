@@ -13,7 +13,6 @@ import java.util.function.BooleanSupplier;
 import org.apache.camel.main.Main;
 import org.apache.kafka.clients.admin.Admin;
 import org.apache.kafka.clients.admin.OffsetSpec;
-import org.apache.kafka.clients.consumer.OffsetAndMetadata;
 import org.apache.kafka.common.TopicPartition;
 
 /**
@@ -24,6 +23,7 @@ import org.apache.kafka.common.TopicPartition;
 final class Pipeline implements AutoCloseable {
 
     private static final AtomicInteger SCENARIOS = new AtomicInteger();
+    private static final java.util.Set<Pipeline> OPEN = java.util.concurrent.ConcurrentHashMap.newKeySet();
     private static EmbeddedKafka kafka;
     private static EmbeddedPostgres postgres;
 
@@ -33,12 +33,16 @@ final class Pipeline implements AutoCloseable {
     private final Map<String, String> overrides = new HashMap<>();
     private Main main;
 
-    static synchronized void startServices() throws Exception {
+    /** Starts the broker and the database once per JVM; settings are PostgreSQL -c options. */
+    static synchronized void startServices(Path postgresData, String... settings) throws Exception {
         if (kafka == null) {
             kafka = EmbeddedKafka.start();
-            postgres = EmbeddedPostgres.start(Path.of("target/test-postgres"), "fsync=off");
+            postgres = EmbeddedPostgres.start(postgresData, settings);
             Runtime.getRuntime().addShutdownHook(new Thread(() -> {
                 try {
+                    for (Pipeline p : OPEN) {
+                        p.stopService(); // first the service, so its last batch can finish against both
+                    }
                     kafka.close();
                     postgres.close();
                 } catch (Exception ignored) {
@@ -48,14 +52,27 @@ final class Pipeline implements AutoCloseable {
         }
     }
 
-    Pipeline(String name, int partitions) throws Exception {
-        startServices();
+    /** A scenario of its own: fresh topic, group and database, dropped again on close. */
+    static Pipeline scenario(String name, int partitions) throws Exception {
         String id = name + "_" + SCENARIOS.incrementAndGet() + "_" + System.nanoTime() % 100000;
-        topic = "sensor_metrics_" + id;
-        database = "metrics_" + id;
-        group = "group_" + id;
+        return new Pipeline("sensor_metrics_" + id, "metrics_" + id, "group_" + id, partitions)
+                .set("consumer.retry-initial-ms", "200")
+                .set("consumer.retry-max-ms", "1000")
+                .set("consumer.progress-interval-ms", "2000");
+    }
+
+    /** Creates the topic and the database unless they exist. */
+    Pipeline(String topic, String database, String group, int partitions) throws Exception {
+        startServices(Path.of("target/test-postgres"), "fsync=off");
+        this.topic = topic;
+        this.database = database;
+        this.group = group;
         kafka.createTopic(topic, partitions);
-        postgres.createDatabase(database);
+        try {
+            postgres.createDatabase(database);
+        } catch (SQLException alreadyThere) {
+            // kept from an earlier run
+        }
         overrides.put("kafka.brokers", kafka.bootstrapServers());
         overrides.put("kafka.topic", topic);
         overrides.put("kafka.group-id", group);
@@ -64,9 +81,10 @@ final class Pipeline implements AutoCloseable {
         overrides.put("db.port", String.valueOf(postgres.port()));
         overrides.put("db.name", database);
         overrides.put("db.user", EmbeddedPostgres.USER);
-        overrides.put("consumer.retry-initial-ms", "200");
-        overrides.put("consumer.retry-max-ms", "1000");
-        overrides.put("consumer.progress-interval-ms", "2000");
+    }
+
+    static EmbeddedKafka kafka() {
+        return kafka;
     }
 
     Pipeline set(String key, String value) {
@@ -107,9 +125,11 @@ final class Pipeline implements AutoCloseable {
         main = SensorMetricsConsumer.newMain(Path.of("target/no-such.env"));
         overrides.forEach(main::addOverrideProperty);
         main.start();
+        OPEN.add(this);
     }
 
-    void stopService() throws Exception {
+    synchronized void stopService() throws Exception {
+        OPEN.remove(this);
         if (main != null) {
             main.stop();
             main.shutdown();
@@ -132,20 +152,26 @@ final class Pipeline implements AutoCloseable {
         }
     }
 
-    /** Committed offset minus end offset, summed over all partitions: 0 when the group has caught up. */
+    /** End offset minus committed offset, summed over all partitions: 0 when the group has caught up. */
     long lag() throws Exception {
+        Map<TopicPartition, Long> committed = committedOffsets();
+        return endOffsets().entrySet().stream()
+                .mapToLong(e -> e.getValue() - committed.getOrDefault(e.getKey(), 0L)).sum();
+    }
+
+    /** How many records the topic holds. */
+    long produced() throws Exception {
+        return endOffsets().values().stream().mapToLong(Long::longValue).sum();
+    }
+
+    private Map<TopicPartition, Long> endOffsets() throws Exception {
         try (Admin admin = kafka.admin()) {
-            var partitions = admin.describeTopics(java.util.List.of(topic)).allTopicNames().get().get(topic).partitions();
             Map<TopicPartition, OffsetSpec> specs = new HashMap<>();
-            partitions.forEach(p -> specs.put(new TopicPartition(topic, p.partition()), OffsetSpec.latest()));
-            var ends = admin.listOffsets(specs).all().get();
-            Map<TopicPartition, OffsetAndMetadata> committed = admin.listConsumerGroupOffsets(group).partitionsToOffsetAndMetadata().get();
-            long lag = 0;
-            for (var e : ends.entrySet()) {
-                OffsetAndMetadata c = committed.get(e.getKey());
-                lag += e.getValue().offset() - (c == null ? 0 : c.offset());
-            }
-            return lag;
+            admin.describeTopics(java.util.List.of(topic)).allTopicNames().get().get(topic).partitions()
+                    .forEach(p -> specs.put(new TopicPartition(topic, p.partition()), OffsetSpec.latest()));
+            Map<TopicPartition, Long> ends = new HashMap<>();
+            admin.listOffsets(specs).all().get().forEach((tp, info) -> ends.put(tp, info.offset()));
+            return ends;
         }
     }
 
