@@ -39,8 +39,14 @@ public final class EmbeddedPostgres implements AutoCloseable {
     /** Starts a server on a free port, initialising dataDir first when it holds no cluster yet. */
     public static EmbeddedPostgres start(Path dataDir, String... settings) throws IOException, InterruptedException {
         String runAs = isRoot() ? (userExists("postgres") ? "postgres" : "nobody") : null;
-        if (runAs != null && !dataDir.toAbsolutePath().startsWith("/tmp")) {
-            dataDir = Path.of("/tmp", "sensor-metrics-pg", dataDir.toAbsolutePath().toString().replace('/', '_'));
+        dataDir = dataDir.toAbsolutePath();
+        if (runAs != null) {
+            // the server user must be able to reach the directory: /tmp/sensor-metrics-pg is world-searchable,
+            // a checkout under /root or a mktemp folder is not
+            Path shared = Files.createDirectories(Path.of("/tmp", "sensor-metrics-pg"));
+            shared.toFile().setExecutable(true, false);
+            shared.toFile().setReadable(true, false);
+            dataDir = shared.resolve(dataDir.toString().replace('/', '_'));
         }
         EmbeddedPostgres pg = new EmbeddedPostgres(findBinaries(), dataDir, freePort(), runAs);
         pg.initIfNeeded();

@@ -36,8 +36,8 @@ final class Pipeline implements AutoCloseable {
     /** Starts the broker and the database once per JVM; settings are PostgreSQL -c options. */
     static synchronized void startServices(Path postgresData, String... settings) throws Exception {
         if (kafka == null) {
-            kafka = EmbeddedKafka.start();
             postgres = EmbeddedPostgres.start(postgresData, settings);
+            kafka = EmbeddedKafka.start();
             Runtime.getRuntime().addShutdownHook(new Thread(() -> {
                 try {
                     for (Pipeline p : OPEN) {
