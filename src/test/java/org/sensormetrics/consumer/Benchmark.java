@@ -1,0 +1,228 @@
+package org.sensormetrics.consumer;
+
+import java.io.ByteArrayInputStream;
+import java.io.ByteArrayOutputStream;
+import java.io.File;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.sql.Connection;
+import java.sql.ResultSet;
+import java.time.Duration;
+import java.util.LinkedHashMap;
+import java.util.Map;
+import java.util.concurrent.TimeUnit;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+
+import org.postgresql.PGConnection;
+
+/**
+ * Throughput and latency of the packaged service against a COPY baseline measured in the same run.
+ * Run: {@code mvn -q -DskipTests package exec:java -Drun.class=org.sensormetrics.consumer.Benchmark}
+ *
+ * <p>Bulk (default): N contract events (BENCH_EVENTS, 1,000,000; 12 partitions; 1,000 sensors) are
+ * produced first; the jar (-Xmx BENCH_XMX, 256m) then reads them from the beginning and is timed from
+ * its first committed offset to lag 0. The very same rows are then COPYed, in one session and one
+ * transaction, into a fresh database with the same schema. Steady (BENCH_MODE=steady): the load
+ * generator runs at BENCH_RATE (5,000/s) for BENCH_SECONDS (120) while the service consumes, and the
+ * produce-to-store latency percentiles are computed from the rows. Exits 1 if any event is missing or
+ * doubled. Extra service settings pass through the environment (CONSUMER_BATCH_SIZE, CONSUMER_THREADS).
+ */
+public final class Benchmark {
+
+    private static final Pattern HEAP_USED = Pattern.compile("used (\\d+)K");
+
+    private Benchmark() {
+    }
+
+    public static void main(String[] args) throws Exception {
+        boolean steady = "steady".equals(env("BENCH_MODE", "bulk"));
+        long events = Long.parseLong(env("BENCH_EVENTS", "1000000"));
+        int rate = Integer.parseInt(env("BENCH_RATE", "5000"));
+        int seconds = Integer.parseInt(env("BENCH_SECONDS", "120"));
+        String xmx = env("BENCH_XMX", "256m");
+        if (steady) {
+            events = (long) rate * seconds;
+        }
+
+        Pipeline.startServices(Path.of("target/bench-postgres"));
+        String run = "bench_" + System.currentTimeMillis() % 1_000_000;
+        Pipeline p = new Pipeline(run, run, run, 12);
+        var load = new LoadGenerator.Options(Pipeline.kafka().bootstrapServers(), p.topic, 1000, events,
+                steady ? rate : 0, 0, 0, 42);
+        Map<String, String> results = new LinkedHashMap<>();
+        results.put("machine", Runtime.getRuntime().availableProcessors() + " cores, "
+                + Files.readAllLines(Path.of("/proc/meminfo")).get(0).replaceAll("\\s+", " "));
+        results.put("mode", steady ? "steady " + rate + " events/s for " + seconds + " s" : "bulk, from the beginning");
+        results.put("events", String.format("%,d (12 partitions, 1,000 sensors)", events));
+
+        if (!steady) {
+            System.out.printf("Producing %,d events ...%n", events);
+            System.out.println(LoadGenerator.produce(load));
+        }
+        Process service = startJar(p, xmx);
+        Sampler sampler = new Sampler(service.pid());
+        sampler.start();
+        long firstCommitNanos = 0;
+        long lastNanos;
+        try {
+            if (steady) {
+                Pipeline.await("service ready", Duration.ofMinutes(2), () -> safe(() -> p.count(
+                        "SELECT count(*) FROM pg_class WHERE relname = 'rejected_events'") == 1));
+                Thread.sleep(3000);
+                System.out.printf("Producing %,d events/s for %d s ...%n", rate, seconds);
+                System.out.println(LoadGenerator.produce(load));
+            }
+            long deadline = System.nanoTime() + TimeUnit.MINUTES.toNanos(30);
+            long lastPrint = System.nanoTime();
+            while (true) {
+                long lag = p.lag();
+                long now = System.nanoTime();
+                if (firstCommitNanos == 0 && lag < p.produced()) {
+                    firstCommitNanos = now;
+                }
+                if (lag == 0 && p.produced() >= events) {
+                    lastNanos = now;
+                    break;
+                }
+                if (now - lastPrint > TimeUnit.SECONDS.toNanos(5)) {
+                    System.out.printf("  lag %,d  rss %d MB  heap %d MB%n", lag, sampler.peakRssKb / 1024, sampler.peakHeapKb / 1024);
+                    lastPrint = now;
+                }
+                if (now > deadline) {
+                    throw new IllegalStateException("not caught up after 30 minutes");
+                }
+                Thread.sleep(100);
+            }
+        } finally {
+            sampler.interrupt();
+            service.destroy();
+            service.waitFor(60, TimeUnit.SECONDS);
+        }
+
+        long stored = p.count("SELECT count(*) FROM metrics");
+        long distinct = p.count("SELECT count(DISTINCT event_id) FROM metrics");
+        long claimed = p.count("SELECT count(*) FROM processed_events");
+        boolean exact = stored == events && distinct == events && claimed == events;
+        double serviceSeconds = (lastNanos - firstCommitNanos) / 1e9;
+        results.put("service settings", "java -Xmx" + xmx + " -jar, CONSUMER_BATCH_SIZE=" + env("CONSUMER_BATCH_SIZE", "(default)")
+                + ", CONSUMER_THREADS=" + env("CONSUMER_THREADS", "(default)"));
+        results.put("exactly once", exact + String.format(" (metrics %,d, distinct %,d, processed_events %,d)", stored, distinct, claimed));
+        results.put("peak RSS", sampler.peakRssKb / 1024 + " MB");
+        results.put("peak heap used", sampler.peakHeapKb / 1024 + " MB");
+        if (steady) {
+            try (Connection c = p.db(); var st = c.createStatement(); ResultSet rs = st.executeQuery("""
+                    SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY ms), percentile_cont(0.99) WITHIN GROUP (ORDER BY ms), max(ms)
+                    FROM (SELECT extract(epoch FROM created_at - timestamp) * 1000 AS ms FROM metrics) l""")) {
+                rs.next();
+                results.put("produce -> stored latency", String.format("p50 %.0f ms, p99 %.0f ms, max %.0f ms",
+                        rs.getDouble(1), rs.getDouble(2), rs.getDouble(3)));
+            }
+        } else {
+            double copySeconds = copyBaseline(p, run + "_copy");
+            double ours = events / serviceSeconds;
+            double copy = events / copySeconds;
+            results.put("service", String.format("%,.0f events/s (%.1f s, first commit to lag 0)", ours, serviceSeconds));
+            results.put("COPY baseline", String.format("%,.0f rows/s (%.1f s, both tables, one session, one transaction)", copy, copySeconds));
+            results.put("ratio service / COPY", String.format("%.2f", ours / copy));
+        }
+        System.out.println();
+        results.forEach((k, v) -> System.out.printf("| %-26s | %s |%n", k, v));
+        p.stopService();
+        System.exit(exact ? 0 : 1);
+    }
+
+    /** COPY of the rows the service stored into a fresh database with the same schema; returns seconds. */
+    private static double copyBaseline(Pipeline p, String database) throws Exception {
+        Pipeline.postgres().createDatabase(database);
+        ByteArrayOutputStream events = new ByteArrayOutputStream();
+        ByteArrayOutputStream metrics = new ByteArrayOutputStream();
+        try (Connection c = p.db()) {
+            var copy = c.unwrap(PGConnection.class).getCopyAPI();
+            copy.copyOut("COPY (SELECT event_id, sensor_id, kafka_partition, kafka_offset FROM processed_events ORDER BY kafka_partition, kafka_offset) TO STDOUT", events);
+            copy.copyOut("COPY (SELECT sensor_id, event_id, timestamp, value FROM metrics ORDER BY id) TO STDOUT", metrics);
+        }
+        try (Connection c = Pipeline.postgres().connect(database)) {
+            try (var st = c.createStatement()) {
+                st.execute(Files.readString(Path.of("routes/schema.sql")));
+            }
+            c.setAutoCommit(false);
+            var copy = c.unwrap(PGConnection.class).getCopyAPI();
+            long start = System.nanoTime();
+            copy.copyIn("COPY processed_events (event_id, sensor_id, kafka_partition, kafka_offset) FROM STDIN",
+                    new ByteArrayInputStream(events.toByteArray()));
+            copy.copyIn("COPY metrics (sensor_id, event_id, timestamp, value) FROM STDIN", new ByteArrayInputStream(metrics.toByteArray()));
+            c.commit();
+            return (System.nanoTime() - start) / 1e9;
+        }
+    }
+
+    private static Process startJar(Pipeline p, String xmx) throws Exception {
+        ProcessBuilder pb = new ProcessBuilder(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
+                "-Xmx" + xmx, "-jar", new File("target/sensor-metrics-consumer.jar").getAbsolutePath())
+                .redirectErrorStream(true).redirectOutput(new File("target/benchmark-service.log"));
+        pb.environment().put("KAFKA_BROKERS", Pipeline.kafka().bootstrapServers());
+        pb.environment().put("KAFKA_TOPIC", p.topic);
+        pb.environment().put("KAFKA_GROUP_ID", p.group);
+        pb.environment().put("KAFKA_FROM_BEGINNING", "true");
+        pb.environment().put("DB_HOST", "127.0.0.1");
+        pb.environment().put("DB_PORT", String.valueOf(Pipeline.postgres().port()));
+        pb.environment().put("DB_NAME", p.database);
+        pb.environment().put("DB_USER", EmbeddedPostgres.USER);
+        return pb.start();
+    }
+
+    /** Peak resident set (VmHWM) and peak used heap (jcmd GC.heap_info) of the service process. */
+    private static final class Sampler extends Thread {
+        private final long pid;
+        volatile long peakRssKb;
+        volatile long peakHeapKb;
+
+        Sampler(long pid) {
+            this.pid = pid;
+            setDaemon(true);
+        }
+
+        @Override
+        public void run() {
+            String jcmd = Path.of(System.getProperty("java.home"), "bin", "jcmd").toString();
+            while (!isInterrupted()) {
+                try {
+                    for (String line : Files.readAllLines(Path.of("/proc/" + pid + "/status"))) {
+                        if (line.startsWith("VmHWM:")) {
+                            peakRssKb = Long.parseLong(line.replaceAll("\\D", ""));
+                        }
+                    }
+                    Process j = new ProcessBuilder(jcmd, String.valueOf(pid), "GC.heap_info").redirectErrorStream(true).start();
+                    Matcher m = HEAP_USED.matcher(new String(j.getInputStream().readAllBytes()));
+                    j.waitFor();
+                    if (m.find()) {
+                        peakHeapKb = Math.max(peakHeapKb, Long.parseLong(m.group(1)));
+                    }
+                    Thread.sleep(1000);
+                } catch (InterruptedException e) {
+                    return;
+                } catch (Exception processGone) {
+                    return;
+                }
+            }
+        }
+    }
+
+    interface Check {
+        boolean get() throws Exception;
+    }
+
+    private static boolean safe(Check check) {
+        try {
+            return check.get();
+        } catch (Exception e) {
+            return false;
+        }
+    }
+
+    private static String env(String name, String fallback) {
+        String v = System.getenv(name);
+        return v == null || v.isBlank() ? fallback : v;
+    }
+}
