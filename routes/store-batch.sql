@@ -1,11 +1,15 @@
 -- Stores one Kafka batch in one statement: the rows arrive as one JSON array (:#rows), so the whole batch
 -- costs one round trip. Inside the caller's transaction:
 --   * rejected records go to rejected_events (once per topic/partition/offset);
---   * of the valid ones, the first occurrence of each event_id in the batch claims it in processed_events
---     (ON CONFLICT DO NOTHING skips ids stored by earlier batches or by a concurrent consumer);
---   * only claimed events get a metrics row, inserted in partition/offset order so that metrics.id
---     follows each sensor's Kafka order.
--- Claims are made in event_id order, so two consumers never lock the same ids in opposite orders.
+--   * of the valid ones, the first occurrence of each event_id in the batch is kept;
+--   * each kept event gets its processed_events row and its metrics row, both ON CONFLICT DO NOTHING:
+--     the two rows are only ever written together, so an id stored by an earlier batch (or a
+--     concurrent consumer) is skipped in both, and an id the old consumer marked processed without a
+--     metric gets its metric. The statement's row count is the number of new metrics rows.
+--   * metrics rows are inserted in partition/offset order, so metrics.id follows each sensor's order.
+-- processed_events is written first and in event_id order: two consumers meeting on the same ids wait
+-- for each other there, in one order, and never deadlock.
+-- (A JOIN between the CTEs made the planner pick a nested loop: 2,000 x 2,000 comparisons, 10x slower.)
 WITH batch AS (
   SELECT *
   FROM jsonb_to_recordset(CAST(convert_from(:#rows, 'UTF8') AS jsonb)) AS r(
@@ -32,10 +36,12 @@ claimed AS (
   FROM first_seen
   ORDER BY event_id
   ON CONFLICT (event_id) DO NOTHING
-  RETURNING event_id
+  RETURNING 1
 )
 INSERT INTO metrics (sensor_id, event_id, timestamp, value)
-SELECT f.sensor_id, f.event_id, TIMESTAMPTZ 'epoch' + f.event_time_us * INTERVAL '1 microsecond', f.value
-FROM first_seen f
-JOIN claimed c ON c.event_id = f.event_id
-ORDER BY f.kafka_partition, f.kafka_offset
+SELECT sensor_id, event_id, TIMESTAMPTZ 'epoch' + event_time_us * INTERVAL '1 microsecond', value
+FROM first_seen
+-- reading claimed first makes PostgreSQL finish the processed_events insert before this one starts
+WHERE (SELECT count(*) FROM claimed) >= 0
+ORDER BY kafka_partition, kafka_offset
+ON CONFLICT (event_id) DO NOTHING
