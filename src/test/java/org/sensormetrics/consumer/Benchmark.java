@@ -67,9 +67,14 @@ public final class Benchmark {
         long lastNanos;
         try {
             if (steady) {
-                Pipeline.await("service ready", Duration.ofMinutes(2), () -> safe(() -> p.count(
-                        "SELECT count(*) FROM pg_class WHERE relname = 'rejected_events'") == 1));
-                Thread.sleep(3000);
+                // latency counts from the first event: start producing once every partition is assigned
+                Pipeline.await("consumer group stable", Duration.ofMinutes(2), () -> safe(() -> {
+                    try (var admin = Pipeline.kafka().admin()) {
+                        var g = admin.describeConsumerGroups(java.util.List.of(p.group)).all().get().get(p.group);
+                        return g.groupState() == org.apache.kafka.common.GroupState.STABLE
+                                && g.members().stream().mapToInt(m -> m.assignment().topicPartitions().size()).sum() == 12;
+                    }
+                }));
                 System.out.printf("Producing %,d events/s for %d s ...%n", rate, seconds);
                 System.out.println(LoadGenerator.produce(load));
             }

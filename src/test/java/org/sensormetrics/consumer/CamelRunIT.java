@@ -1,0 +1,74 @@
+package org.sensormetrics.consumer;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.io.File;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.TimeUnit;
+import java.util.stream.Stream;
+
+import org.junit.jupiter.api.Test;
+
+/**
+ * The routes as integration engineers run them: `camel run` with the Camel CLI (camel-jbang-core from
+ * Maven Central, no JBang installer), the route files, application.properties and the helper sources,
+ * nothing compiled by Maven. Counts rows afterwards.
+ */
+class CamelRunIT {
+
+    @Test
+    void camelRunStoresEveryEventExactlyOnce() throws Exception {
+        try (Pipeline p = Pipeline.scenario("camelrun", 6)) {
+            List<String> command = new ArrayList<>(List.of(javaBin(), "-Xmx512m", "-cp", cliClasspath(),
+                    "src/test/camel-cli/CamelCli.java", "run"));
+            try (Stream<Path> routes = Files.list(Path.of("routes"))) {
+                routes.map(Path::toString).filter(f -> f.endsWith(".camel.yaml")).sorted().forEach(command::add);
+            }
+            command.add("application.properties");
+            command.add("application-dev.properties");
+            try (Stream<Path> sources = Files.list(Path.of("src/main/java/org/sensormetrics/consumer"))) {
+                sources.map(Path::toString).filter(f -> !f.endsWith("SensorMetricsConsumer.java") && !f.endsWith("LoadGenerator.java"))
+                        .sorted().forEach(command::add);
+            }
+            ProcessBuilder pb = new ProcessBuilder(command).redirectErrorStream(true)
+                    .redirectOutput(new File("target/camel-run-it.log"));
+            pb.environment().put("KAFKA_BROKERS", Pipeline.kafka().bootstrapServers());
+            pb.environment().put("KAFKA_TOPIC", p.topic);
+            pb.environment().put("KAFKA_GROUP_ID", p.group);
+            pb.environment().put("KAFKA_FROM_BEGINNING", "true");
+            pb.environment().put("DB_HOST", "127.0.0.1");
+            pb.environment().put("DB_PORT", String.valueOf(Pipeline.postgres().port()));
+            pb.environment().put("DB_NAME", p.database);
+            pb.environment().put("DB_USER", EmbeddedPostgres.USER);
+            Process camel = pb.start();
+            try {
+                LoadGenerator.Summary sent = LoadGenerator.produce(p.load(500, 10_000));
+                p.awaitCaughtUp(Duration.ofMinutes(5));
+                assertEquals(sent.valid(), p.count("SELECT count(*) FROM metrics"));
+                assertEquals(sent.valid(), p.count("SELECT count(*) FROM processed_events"));
+            } finally {
+                camel.destroy();
+                assertTrue(camel.waitFor(60, TimeUnit.SECONDS), "camel run stops on SIGTERM");
+            }
+        }
+    }
+
+    private static String cliClasspath() throws Exception {
+        Path out = Path.of("target/camel-cli.classpath").toAbsolutePath();
+        if (!Files.exists(out)) {
+            Process mvn = new ProcessBuilder("mvn", "-B", "-q", "-f", "src/test/camel-cli/pom.xml",
+                    "dependency:build-classpath", "-Dmdep.outputFile=" + out).inheritIO().start();
+            assertEquals(0, mvn.waitFor(), "resolving camel-jbang-core from Maven Central");
+        }
+        return Files.readString(out).strip();
+    }
+
+    private static String javaBin() {
+        return Path.of(System.getProperty("java.home"), "bin", "java").toString();
+    }
+}
