@@ -49,6 +49,16 @@ public final class EmbeddedKafka implements AutoCloseable {
         }
     }
 
+    /** Stops the broker (the controller stays up), waits, and starts it again, as Kafka's own tests do. */
+    public void restartBroker(long downMillis) throws Exception {
+        var broker = cluster.brokers().values().iterator().next();
+        broker.shutdown();
+        broker.awaitShutdown();
+        Thread.sleep(downMillis);
+        broker.startup();
+        cluster.waitForReadyBrokers();
+    }
+
     @Override
     public void close() throws Exception {
         cluster.close();

@@ -107,6 +107,14 @@ public final class EmbeddedPostgres implements AutoCloseable {
         run(List.of(bin.resolve("pg_ctl").toString(), "-D", dataDir.toString(), "-m", "fast", "-w", "stop"), true);
     }
 
+    /** A crash: SIGKILL to the postmaster and every backend, no shutdown checkpoint. */
+    public void kill() throws IOException, InterruptedException {
+        String pid = Files.readAllLines(dataDir.resolve("postmaster.pid")).get(0).strip();
+        run(List.of("pkill", "-KILL", "-P", pid), false, false);
+        run(List.of("kill", "-KILL", pid), false, false);
+        Thread.sleep(500);
+    }
+
     public void restart() throws IOException, InterruptedException {
         startServer();
     }

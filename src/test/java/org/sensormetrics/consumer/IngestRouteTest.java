@@ -113,7 +113,7 @@ class IngestRouteTest {
             LoadGenerator.Summary first = LoadGenerator.produce(load);
             p.awaitCaughtUp(CATCH_UP);
 
-            refuseWrites(p, true);
+            p.refuseWrites(true);
             Map<TopicPartition, Long> before = p.committedOffsets();
             LoadGenerator.Summary second = LoadGenerator.produce(new LoadGenerator.Options(load.brokers(), load.topic(),
                     load.sensors(), 5_000, 0, 0, 0, load.seed() + 1));
@@ -124,7 +124,7 @@ class IngestRouteTest {
             }
             assertEquals(first.valid(), p.count("SELECT count(*) FROM metrics"));
 
-            refuseWrites(p, false);
+            p.refuseWrites(false);
             p.awaitCaughtUp(CATCH_UP);
             assertExactlyOnce(p, first.valid() + second.valid());
         }
@@ -162,11 +162,11 @@ class IngestRouteTest {
                     return false;
                 }
             });
-            refuseWrites(p, true);
+            p.refuseWrites(true);
             LoadGenerator.Summary fresh = LoadGenerator.produce(new LoadGenerator.Options(load.brokers(), load.topic(),
                     load.sensors(), 3_000, 0, 0, 0, load.seed() + 1));
             Pipeline.await("a failed first batch", Duration.ofSeconds(60), () -> p.progress().getFailures() >= 1);
-            refuseWrites(p, false);
+            p.refuseWrites(false);
             p.awaitCaughtUp(CATCH_UP);
             assertExactlyOnce(p, fresh.valid());
             assertEquals(0, p.count("SELECT count(*) FROM metrics WHERE event_id LIKE '" + LoadGenerator.eventId(load.seed(), 0).substring(0, 18) + "%'"),
@@ -212,14 +212,6 @@ class IngestRouteTest {
                     }
                 }
             }
-        }
-    }
-
-    /** Read-only database: new sessions refuse writes; existing ones are ended so the pool reconnects. */
-    private static void refuseWrites(Pipeline p, boolean refuse) throws Exception {
-        try (var c = Pipeline.postgres().connect("postgres"); var st = c.createStatement()) {
-            st.execute("ALTER DATABASE \"" + p.database + "\" SET default_transaction_read_only = " + refuse);
-            st.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '" + p.database + "'");
         }
     }
 

@@ -121,6 +121,14 @@ final class Pipeline implements AutoCloseable {
         }
     }
 
+    /** Read-only database: new sessions refuse writes; existing ones are ended so the pool reconnects. */
+    void refuseWrites(boolean refuse) throws SQLException {
+        try (var c = postgres.connect("postgres"); var st = c.createStatement()) {
+            st.execute("ALTER DATABASE \"" + database + "\" SET default_transaction_read_only = " + refuse);
+            st.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '" + database + "'");
+        }
+    }
+
     void startService() throws Exception {
         main = SensorMetricsConsumer.newMain(Path.of("target/no-such.env"));
         overrides.forEach(main::addOverrideProperty);

@@ -1,0 +1,282 @@
+package org.sensormetrics.consumer;
+
+import java.nio.file.Path;
+import java.sql.Connection;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Random;
+import java.util.concurrent.CompletableFuture;
+
+/**
+ * Breaks the consumer, the database and the broker on purpose while the packaged jar runs as separate
+ * processes, then counts: every valid event exactly once in metrics and processed_events, every invalid
+ * record once in rejected_events, each sensor's rows in offset order, and lag 0.
+ *
+ * <p>Run all scenarios: {@code mvn -q -DskipTests package exec:java -Drun.class=org.sensormetrics.consumer.FaultSuite}
+ * (FAULT_EVENTS per scenario, default 200,000; FAULT_SCENARIOS=kill9,pg-stop,... to pick). Exits 1 on
+ * any violation. {@code FaultSuiteIT} runs the same scenarios in {@code mvn verify}.
+ */
+public final class FaultSuite {
+
+    record Result(String scenario, long produced, long valid, long stored, long rejected, long lost, long duplicated,
+                  int restarts, long rewinds, double seconds, List<String> violations) {
+    }
+
+    /** One scenario's running parts: its topic/database, its service processes, its load. */
+    static final class Run {
+        final Pipeline p;
+        final String name;
+        final List<ServiceProcess> services = new ArrayList<>();
+        final Random random = new Random(7);
+        final Map<String, String> env = new LinkedHashMap<>();
+        int restarts;
+        int started;
+
+        Run(String name) throws Exception {
+            this.name = name;
+            this.p = Pipeline.scenario(name.replace('-', '_'), 12);
+        }
+
+        ServiceProcess start() throws Exception {
+            ServiceProcess s = ServiceProcess.start(p, log(started++), env);
+            services.add(s);
+            return s;
+        }
+
+        void awaitSchema() throws InterruptedException {
+            Pipeline.await("the service's schema", Duration.ofMinutes(2),
+                    () -> safe(() -> p.count("SELECT count(*) FROM pg_class WHERE relname = 'rejected_events'") == 1));
+        }
+
+        Path log(int n) {
+            return Path.of("target/faults", name + "-" + n + ".log");
+        }
+
+        void sleep(long min, long max) throws InterruptedException {
+            Thread.sleep(min + (long) (random.nextDouble() * (max - min)));
+        }
+    }
+
+    interface Fault {
+        void inject(Run run) throws Exception;
+    }
+
+    /** A scenario: its load (share of duplicates and invalid records), its services, its fault. */
+    record Scenario(String name, double duplicates, double invalid, int consumers, Map<String, String> env, Fault fault) {
+    }
+
+    static final List<Scenario> SCENARIOS = List.of(
+            new Scenario("kill9", 0, 0, 1, Map.of(), run -> {
+                for (int i = 0; i < 5; i++) {
+                    run.sleep(1500, 3500);
+                    run.services.remove(0).kill9();
+                    run.start();
+                    run.restarts++;
+                }
+            }),
+            new Scenario("pg-stop", 0, 0, 1, Map.of(), run -> {
+                run.sleep(2000, 3000);
+                Pipeline.postgres().stop();
+                Thread.sleep(20_000);
+                Pipeline.postgres().restart();
+            }),
+            new Scenario("pg-kill9", 0, 0, 1, Map.of(), run -> {
+                run.sleep(2000, 3000);
+                Pipeline.postgres().kill();
+                Thread.sleep(5_000);
+                Pipeline.postgres().restart();
+            }),
+            new Scenario("broker-restart", 0, 0, 1, Map.of(), run -> {
+                run.sleep(2000, 3000);
+                Pipeline.kafka().restartBroker(10_000);
+            }),
+            new Scenario("rebalance", 0, 0, 3, Map.of(), run -> {
+                for (int i = 0; i < 6; i++) {
+                    run.sleep(2000, 4000);
+                    ServiceProcess leaving = run.services.remove(run.random.nextInt(run.services.size()));
+                    if (i % 2 == 0) {
+                        leaving.stop();
+                    } else {
+                        leaving.kill9();
+                    }
+                    run.start();
+                    run.restarts++;
+                }
+            }),
+            new Scenario("slow-db", 0, 0, 2, Map.of("KAFKA_MAX_POLL_INTERVAL_MS", "8000",
+                    "KAFKA_SESSION_TIMEOUT", "10000", "KAFKA_HEARTBEAT_INTERVAL", "1000"), run -> {
+                run.sleep(2000, 3000);
+                // every batch waits for this lock longer than max.poll.interval.ms
+                try (Connection c = run.p.db(); var st = c.createStatement()) {
+                    c.setAutoCommit(false);
+                    st.execute("LOCK TABLE metrics IN ACCESS EXCLUSIVE MODE");
+                    Thread.sleep(15_000);
+                    c.commit();
+                }
+            }),
+            new Scenario("poison-flood", 0, 0.1, 2, Map.of(), run -> { }),
+            new Scenario("duplicate-storm", 1.0, 0, 2, Map.of(), run -> { }));
+
+    private FaultSuite() {
+    }
+
+    public static void main(String[] args) {
+        int status = 2;
+        try {
+            long events = Long.parseLong(System.getenv().getOrDefault("FAULT_EVENTS", "200000"));
+            List<Result> results = runAll(events, System.getenv().getOrDefault("FAULT_SCENARIOS", ""));
+            print(results);
+            status = results.stream().allMatch(r -> r.violations().isEmpty()) ? 0 : 1;
+        } catch (Exception e) {
+            e.printStackTrace();
+        } finally {
+            System.exit(status); // the in-process broker's threads would keep the JVM alive
+        }
+    }
+
+    static List<Result> runAll(long events, String only) throws Exception {
+        Pipeline.startServices(Path.of("target/fault-postgres"));
+        List<Result> results = new ArrayList<>();
+        for (Scenario s : SCENARIOS) {
+            if (only.isBlank() || List.of(only.split(",")).contains(s.name())) {
+                System.out.println("Scenario " + s.name() + " ...");
+                results.add(run(s, events));
+                System.out.println("  " + results.get(results.size() - 1));
+            }
+        }
+        if (only.isBlank() || only.contains("start-at-end")) {
+            System.out.println("Scenario start-at-end ...");
+            results.add(startAtEndWithFailedFirstBatch(events));
+        }
+        return results;
+    }
+
+    static Result run(Scenario s, long events) throws Exception {
+        long start = System.nanoTime();
+        Run run = new Run(s.name());
+        try {
+            run.env.putAll(s.env());
+            for (int i = 0; i < s.consumers(); i++) {
+                run.start();
+            }
+            run.awaitSchema();
+            // produced over several seconds, so the faults land mid-stream
+            var load = new LoadGenerator.Options(Pipeline.kafka().bootstrapServers(), run.p.topic, 1000, events,
+                    20_000, s.duplicates(), s.invalid(), System.nanoTime());
+            var producing = CompletableFuture.supplyAsync(() -> LoadGenerator.produce(load));
+            s.fault().inject(run);
+            LoadGenerator.Summary sent = producing.get();
+            return check(run, load, sent, start);
+        } finally {
+            for (ServiceProcess sp : run.services) {
+                sp.stop();
+            }
+            run.p.close();
+        }
+    }
+
+    /** KAFKA_FROM_BEGINNING=false: old records skipped, but a failed first batch is not. */
+    static Result startAtEndWithFailedFirstBatch(long events) throws Exception {
+        long start = System.nanoTime();
+        Run run = new Run("start-at-end");
+        try {
+            LoadGenerator.produce(new LoadGenerator.Options(Pipeline.kafka().bootstrapServers(), run.p.topic, 1000,
+                    events / 10, 0, 0, 0, 1));
+            run.env.put("KAFKA_FROM_BEGINNING", "false");
+            run.start();
+            Pipeline.await("group positioned at the end", Duration.ofMinutes(1),
+                    () -> safe(() -> run.p.lag() == 0 && !run.p.committedOffsets().isEmpty()));
+            run.p.refuseWrites(true);
+            var load = new LoadGenerator.Options(Pipeline.kafka().bootstrapServers(), run.p.topic, 1000, events, 20_000, 0, 0, 2);
+            var producing = CompletableFuture.supplyAsync(() -> LoadGenerator.produce(load));
+            Pipeline.await("a failed first batch", Duration.ofMinutes(1), () -> safe(() -> ServiceProcess.rewinds(run.log(0)) > 0));
+            Thread.sleep(3000);
+            run.p.refuseWrites(false);
+            Result r = check(run, load, producing.get(), start);
+            long old = run.p.count("SELECT count(*) FROM metrics WHERE event_id LIKE '" + prefix(1) + "%'");
+            if (old > 0) {
+                r.violations().add(old + " records from before the group's start were read");
+            }
+            return r;
+        } finally {
+            for (ServiceProcess sp : run.services) {
+                sp.stop();
+            }
+            run.p.close();
+        }
+    }
+
+    static Result check(Run run, LoadGenerator.Options load, LoadGenerator.Summary sent, long startNanos) throws Exception {
+        Pipeline p = run.p;
+        List<String> violations = new ArrayList<>();
+        try {
+            p.awaitCaughtUp(Duration.ofMinutes(5));
+        } catch (AssertionError e) {
+            violations.add("lag not 0 after 5 minutes");
+        }
+        String ours = "event_id LIKE '" + prefix(load.seed()) + "%'";
+        long stored = p.count("SELECT count(DISTINCT event_id) FROM metrics WHERE " + ours);
+        long rows = p.count("SELECT count(*) FROM metrics WHERE " + ours);
+        long claimed = p.count("SELECT count(*) FROM processed_events WHERE " + ours);
+        long rejected = p.count("SELECT count(*) FROM rejected_events");
+        long rejectedRecords = p.count("SELECT count(DISTINCT (kafka_topic, kafka_partition, kafka_offset)) FROM rejected_events");
+        long lost = sent.valid() - stored;
+        long duplicated = rows - stored + (rejected - rejectedRecords);
+        if (lost != 0) {
+            violations.add(lost + " valid events lost");
+        }
+        if (duplicated != 0) {
+            violations.add(duplicated + " rows duplicated");
+        }
+        if (claimed != stored) {
+            violations.add("processed_events " + claimed + " != metrics " + stored);
+        }
+        if (rejected != sent.invalid()) {
+            violations.add("rejected_events " + rejected + " != invalid sent " + sent.invalid());
+        }
+        long outOfOrder = p.count("""
+                SELECT count(*) FROM (
+                  SELECT p.kafka_offset, lag(p.kafka_offset) OVER (PARTITION BY m.sensor_id ORDER BY m.id) AS previous
+                  FROM metrics m JOIN processed_events p USING (event_id)) rows
+                WHERE previous > kafka_offset""");
+        if (outOfOrder != 0) {
+            violations.add(outOfOrder + " rows out of offset order");
+        }
+        long rewinds = 0;
+        for (int i = 0; i < run.started; i++) {
+            rewinds += ServiceProcess.rewinds(run.log(i));
+        }
+        return new Result(run.name, sent.records(), sent.valid(), stored, rejected, lost, duplicated, run.restarts, rewinds,
+                (System.nanoTime() - startNanos) / 1e9, violations);
+    }
+
+    static String prefix(long seed) {
+        return LoadGenerator.eventId(seed, 0).substring(0, 19);
+    }
+
+    static void print(List<Result> results) {
+        System.out.println();
+        System.out.println("| scenario | produced | valid | stored | rejected | lost | duplicated | restarts | rewinds | wall time | violations |");
+        System.out.println("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|");
+        for (Result r : results) {
+            System.out.printf("| %s | %,d | %,d | %,d | %,d | %d | %d | %d | %d | %.0f s | %s |%n", r.scenario(), r.produced(),
+                    r.valid(), r.stored(), r.rejected(), r.lost(), r.duplicated(), r.restarts(), r.rewinds(), r.seconds(),
+                    r.violations().isEmpty() ? "none" : String.join("; ", r.violations()));
+        }
+    }
+
+    interface Check {
+        boolean get() throws Exception;
+    }
+
+    static boolean safe(Check check) {
+        try {
+            return check.get();
+        } catch (Exception e) {
+            return false;
+        }
+    }
+}

@@ -1,0 +1,67 @@
+package org.sensormetrics.consumer;
+
+import java.io.File;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.Map;
+import java.util.concurrent.TimeUnit;
+
+/** The packaged jar as a separate process, as in production: started, stopped, killed with -9. */
+final class ServiceProcess {
+
+    private final Process process;
+    private final Path log;
+
+    private ServiceProcess(Process process, Path log) {
+        this.process = process;
+        this.log = log;
+    }
+
+    static ServiceProcess start(Pipeline p, Path log, Map<String, String> extraEnv) throws IOException {
+        Files.createDirectories(log.getParent());
+        ProcessBuilder pb = new ProcessBuilder(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
+                "-Xmx256m", "-jar", new File("target/sensor-metrics-consumer.jar").getAbsolutePath())
+                .redirectErrorStream(true)
+                .redirectOutput(ProcessBuilder.Redirect.appendTo(log.toFile()));
+        Map<String, String> env = pb.environment();
+        env.put("KAFKA_BROKERS", Pipeline.kafka().bootstrapServers());
+        env.put("KAFKA_TOPIC", p.topic);
+        env.put("KAFKA_GROUP_ID", p.group);
+        env.put("KAFKA_FROM_BEGINNING", "true");
+        env.put("DB_HOST", "127.0.0.1");
+        env.put("DB_PORT", String.valueOf(Pipeline.postgres().port()));
+        env.put("DB_NAME", p.database);
+        env.put("DB_USER", EmbeddedPostgres.USER);
+        env.put("CONSUMER_RETRY_MAX_MS", "4000");
+        env.putAll(extraEnv);
+        return new ServiceProcess(pb.start(), log);
+    }
+
+    void kill9() throws InterruptedException {
+        process.destroyForcibly();
+        process.waitFor(30, TimeUnit.SECONDS);
+    }
+
+    /** SIGTERM and wait for Camel's graceful shutdown. */
+    void stop() throws InterruptedException {
+        process.destroy();
+        if (!process.waitFor(60, TimeUnit.SECONDS)) {
+            kill9();
+        }
+    }
+
+    /** How many batches failed and were rewound, per the service's log. */
+    static long rewinds(Path log) throws IOException {
+        if (!Files.exists(log)) {
+            return 0;
+        }
+        try (var lines = Files.lines(log)) {
+            return lines.filter(l -> l.contains("Batch failed and was rolled back")).count();
+        }
+    }
+
+    Path log() {
+        return log;
+    }
+}
