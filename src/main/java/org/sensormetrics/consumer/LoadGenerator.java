@@ -83,6 +83,12 @@ public final class LoadGenerator {
         long duplicates = 0;
         long invalid = 0;
         long records = 0;
+        java.util.concurrent.atomic.AtomicLong failed = new java.util.concurrent.atomic.AtomicLong();
+        org.apache.kafka.clients.producer.Callback onAck = (metadata, error) -> {
+            if (error != null) {
+                failed.incrementAndGet();
+            }
+        };
         try (KafkaProducer<String, byte[]> producer = new KafkaProducer<>(p)) {
             for (long n = 0; n < o.events(); n++) {
                 String sensor = sensorId(n, o.sensors());
@@ -90,14 +96,14 @@ public final class LoadGenerator {
                 var record = new ProducerRecord<>(o.topic(), sensor,
                         reading(sensor, eventId(o.seed(), n), now, Math.round(random.nextDouble() * 100_000) / 1000.0)
                                 .getBytes(StandardCharsets.UTF_8));
-                producer.send(record);
+                producer.send(record, onAck);
                 records++;
                 if (o.duplicateShare() > 0 && random.nextDouble() < o.duplicateShare()) {
                     // half right behind the original (same poll), half a while later (another batch)
                     if (random.nextBoolean()) {
-                        producer.send(record);
+                        producer.send(record, onAck);
                     } else {
-                        producer.send(recent.isEmpty() ? record : recent.get(random.nextInt(recent.size())));
+                        producer.send(recent.isEmpty() ? record : recent.get(random.nextInt(recent.size())), onAck);
                     }
                     duplicates++;
                     records++;
@@ -108,13 +114,17 @@ public final class LoadGenerator {
                     recent.set(random.nextInt(recent.size()), record);
                 }
                 if (o.invalidShare() > 0 && random.nextDouble() < o.invalidShare()) {
-                    producer.send(new ProducerRecord<>(o.topic(), sensor, kinds.get((int) (invalid % kinds.size())).apply((int) invalid)));
+                    producer.send(new ProducerRecord<>(o.topic(), sensor, kinds.get((int) (invalid % kinds.size())).apply((int) invalid)), onAck);
                     invalid++;
                     records++;
                 }
                 pace(o.eventsPerSec(), n + 1, start);
             }
             producer.flush();
+        }
+        if (failed.get() > 0) {
+            // the counts would be wrong: a check against them would report the broker's loss as ours
+            throw new IllegalStateException(failed.get() + " records were not acknowledged by the broker");
         }
         return new Summary(o.events(), duplicates, invalid, records, TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - start));
     }

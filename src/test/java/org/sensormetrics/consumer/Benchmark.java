@@ -2,7 +2,6 @@ package org.sensormetrics.consumer;
 
 import java.io.ByteArrayInputStream;
 import java.io.ByteArrayOutputStream;
-import java.io.File;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.sql.Connection;
@@ -60,7 +59,9 @@ public final class Benchmark {
             System.out.printf("Producing %,d events ...%n", events);
             System.out.println(LoadGenerator.produce(load));
         }
-        Process service = startJar(p, xmx);
+        Path log = Path.of("target/benchmark-service.log");
+        Files.deleteIfExists(log);
+        ServiceProcess service = ServiceProcess.start(p, log, xmx, Map.of());
         Sampler sampler = new Sampler(service.pid());
         sampler.start();
         long firstCommitNanos = 0;
@@ -68,7 +69,7 @@ public final class Benchmark {
         try {
             if (steady) {
                 // latency counts from the first event: start producing once every partition is assigned
-                Pipeline.await("consumer group stable", Duration.ofMinutes(2), () -> safe(() -> {
+                Pipeline.await("consumer group stable", Duration.ofMinutes(2), () -> Pipeline.safe(() -> {
                     try (var admin = Pipeline.kafka().admin()) {
                         var g = admin.describeConsumerGroups(java.util.List.of(p.group)).all().get().get(p.group);
                         return g.groupState() == org.apache.kafka.common.GroupState.STABLE
@@ -101,8 +102,7 @@ public final class Benchmark {
             }
         } finally {
             sampler.interrupt();
-            service.destroy();
-            service.waitFor(60, TimeUnit.SECONDS);
+            service.stop();
         }
 
         long stored = p.count("SELECT count(*) FROM metrics");
@@ -162,21 +162,6 @@ public final class Benchmark {
         }
     }
 
-    private static Process startJar(Pipeline p, String xmx) throws Exception {
-        ProcessBuilder pb = new ProcessBuilder(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
-                "-Xmx" + xmx, "-jar", new File("target/sensor-metrics-consumer.jar").getAbsolutePath())
-                .redirectErrorStream(true).redirectOutput(new File("target/benchmark-service.log"));
-        pb.environment().put("KAFKA_BROKERS", Pipeline.kafka().bootstrapServers());
-        pb.environment().put("KAFKA_TOPIC", p.topic);
-        pb.environment().put("KAFKA_GROUP_ID", p.group);
-        pb.environment().put("KAFKA_FROM_BEGINNING", "true");
-        pb.environment().put("DB_HOST", "127.0.0.1");
-        pb.environment().put("DB_PORT", String.valueOf(Pipeline.postgres().port()));
-        pb.environment().put("DB_NAME", p.database);
-        pb.environment().put("DB_USER", EmbeddedPostgres.USER);
-        return pb.start();
-    }
-
     /** Peak resident set (VmHWM) and peak used heap (jcmd GC.heap_info) of the service process. */
     private static final class Sampler extends Thread {
         private final long pid;
@@ -214,17 +199,6 @@ public final class Benchmark {
         }
     }
 
-    interface Check {
-        boolean get() throws Exception;
-    }
-
-    private static boolean safe(Check check) {
-        try {
-            return check.get();
-        } catch (Exception e) {
-            return false;
-        }
-    }
 
     private static String env(String name, String fallback) {
         String v = System.getenv(name);

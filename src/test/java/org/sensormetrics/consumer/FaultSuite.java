@@ -38,17 +38,18 @@ public final class FaultSuite {
         Run(String name) throws Exception {
             this.name = name;
             this.p = Pipeline.scenario(name.replace('-', '_'), 12);
+            env.put("CONSUMER_RETRY_MAX_MS", "4000"); // outages here last seconds, not hours
         }
 
         ServiceProcess start() throws Exception {
-            ServiceProcess s = ServiceProcess.start(p, log(started++), env);
+            ServiceProcess s = ServiceProcess.start(p, log(started++), "256m", env);
             services.add(s);
             return s;
         }
 
         void awaitSchema() throws InterruptedException {
             Pipeline.await("the service's schema", Duration.ofMinutes(2),
-                    () -> safe(() -> p.count("SELECT count(*) FROM pg_class WHERE relname = 'rejected_events'") == 1));
+                    () -> Pipeline.safe(() -> p.count("SELECT count(*) FROM pg_class WHERE relname = 'rejected_events'") == 1));
         }
 
         Path log(int n) {
@@ -188,11 +189,11 @@ public final class FaultSuite {
             run.env.put("KAFKA_FROM_BEGINNING", "false");
             run.start();
             Pipeline.await("group positioned at the end", Duration.ofMinutes(1),
-                    () -> safe(() -> run.p.lag() == 0 && !run.p.committedOffsets().isEmpty()));
+                    () -> Pipeline.safe(() -> run.p.lag() == 0 && !run.p.committedOffsets().isEmpty()));
             run.p.refuseWrites(true);
             var load = new LoadGenerator.Options(Pipeline.kafka().bootstrapServers(), run.p.topic, 1000, events, 20_000, 0, 0, 2);
             var producing = CompletableFuture.supplyAsync(() -> LoadGenerator.produce(load));
-            Pipeline.await("a failed first batch", Duration.ofMinutes(1), () -> safe(() -> ServiceProcess.rewinds(run.log(0)) > 0));
+            Pipeline.await("a failed first batch", Duration.ofMinutes(1), () -> Pipeline.safe(() -> ServiceProcess.rewinds(run.log(0)) > 0));
             Thread.sleep(3000);
             run.p.refuseWrites(false);
             Result r = check(run, load, producing.get(), start);
@@ -268,15 +269,4 @@ public final class FaultSuite {
         }
     }
 
-    interface Check {
-        boolean get() throws Exception;
-    }
-
-    static boolean safe(Check check) {
-        try {
-            return check.get();
-        } catch (Exception e) {
-            return false;
-        }
-    }
 }

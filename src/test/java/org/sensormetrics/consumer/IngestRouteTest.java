@@ -155,13 +155,7 @@ class IngestRouteTest {
             LoadGenerator.produce(load); // before the group exists: not to be read
             p.set("kafka.from-beginning", "false");
             p.startService();
-            Pipeline.await("group positioned at the end", Duration.ofSeconds(60), () -> {
-                try {
-                    return p.committedOffsets().size() == 4;
-                } catch (Exception e) {
-                    return false;
-                }
-            });
+            Pipeline.await("group positioned at the end", Duration.ofSeconds(60), () -> Pipeline.safe(() -> p.committedOffsets().size() == 4));
             p.refuseWrites(true);
             LoadGenerator.Summary fresh = LoadGenerator.produce(new LoadGenerator.Options(load.brokers(), load.topic(),
                     load.sensors(), 3_000, 0, 0, 0, load.seed() + 1));

@@ -192,6 +192,19 @@ final class Pipeline implements AutoCloseable {
         }
     }
 
+    interface Check {
+        boolean get() throws Exception;
+    }
+
+    /** A condition that counts as not yet met while it throws (service still starting, server down). */
+    static boolean safe(Check check) {
+        try {
+            return check.get();
+        } catch (Exception e) {
+            return false;
+        }
+    }
+
     static void await(String what, Duration timeout, BooleanSupplier condition) throws InterruptedException {
         long deadline = System.nanoTime() + timeout.toNanos();
         while (!condition.getAsBoolean()) {
@@ -204,13 +217,7 @@ final class Pipeline implements AutoCloseable {
 
     /** Waits until every record is committed (lag 0), then the caller counts rows. */
     void awaitCaughtUp(Duration timeout) throws InterruptedException {
-        await("consumer lag 0 on " + topic, timeout, () -> {
-            try {
-                return lag() == 0;
-            } catch (Exception e) {
-                return false;
-            }
-        });
+        await("consumer lag 0 on " + topic, timeout, () -> safe(() -> lag() == 0));
     }
 
     @Override

@@ -11,17 +11,16 @@ import java.util.concurrent.TimeUnit;
 final class ServiceProcess {
 
     private final Process process;
-    private final Path log;
 
-    private ServiceProcess(Process process, Path log) {
+    private ServiceProcess(Process process) {
         this.process = process;
-        this.log = log;
     }
 
-    static ServiceProcess start(Pipeline p, Path log, Map<String, String> extraEnv) throws IOException {
-        Files.createDirectories(log.getParent());
+    /** Starts the jar for the scenario's topic, group and database; extraEnv adds or overrides settings. */
+    static ServiceProcess start(Pipeline p, Path log, String maxHeap, Map<String, String> extraEnv) throws IOException {
+        Files.createDirectories(log.toAbsolutePath().getParent());
         ProcessBuilder pb = new ProcessBuilder(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
-                "-Xmx256m", "-jar", new File("target/sensor-metrics-consumer.jar").getAbsolutePath())
+                "-Xmx" + maxHeap, "-jar", new File("target/sensor-metrics-consumer.jar").getAbsolutePath())
                 .redirectErrorStream(true)
                 .redirectOutput(ProcessBuilder.Redirect.appendTo(log.toFile()));
         Map<String, String> env = pb.environment();
@@ -33,9 +32,8 @@ final class ServiceProcess {
         env.put("DB_PORT", String.valueOf(Pipeline.postgres().port()));
         env.put("DB_NAME", p.database);
         env.put("DB_USER", EmbeddedPostgres.USER);
-        env.put("CONSUMER_RETRY_MAX_MS", "4000");
         env.putAll(extraEnv);
-        return new ServiceProcess(pb.start(), log);
+        return new ServiceProcess(pb.start());
     }
 
     void kill9() throws InterruptedException {
@@ -61,7 +59,7 @@ final class ServiceProcess {
         }
     }
 
-    Path log() {
-        return log;
+    long pid() {
+        return process.pid();
     }
 }
