@@ -39,6 +39,12 @@ public final class FaultSuite {
             this.name = name;
             this.p = Pipeline.scenario(name.replace('-', '_'), 12);
             env.put("CONSUMER_RETRY_MAX_MS", "4000"); // outages here last seconds, not hours
+            try (var old = java.nio.file.Files.newDirectoryStream(java.nio.file.Files.createDirectories(Path.of("target/faults")),
+                    name + "-*.log")) {
+                for (Path log : old) {
+                    java.nio.file.Files.delete(log); // rewinds are counted from this run's logs only
+                }
+            }
         }
 
         ServiceProcess start() throws Exception {
