@@ -40,6 +40,18 @@ public final class LoadGenerator {
         public Options withEvents(long n) {
             return new Options(brokers, topic, sensors, n, eventsPerSec, duplicateShare, invalidShare, seed);
         }
+
+        public Options withRate(int perSec) {
+            return new Options(brokers, topic, sensors, events, perSec, duplicateShare, invalidShare, seed);
+        }
+
+        public Options withShares(double duplicates, double invalid) {
+            return new Options(brokers, topic, sensors, events, eventsPerSec, duplicates, invalid, seed);
+        }
+
+        public Options withSeed(long newSeed) {
+            return new Options(brokers, topic, sensors, events, eventsPerSec, duplicateShare, invalidShare, newSeed);
+        }
     }
 
     /** What was sent: valid = distinct valid events, records = everything written to the topic. */

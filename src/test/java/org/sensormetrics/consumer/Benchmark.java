@@ -47,8 +47,7 @@ public final class Benchmark {
         Pipeline.startServices(Path.of("target/bench-postgres"));
         String run = "bench_" + System.currentTimeMillis() % 1_000_000;
         Pipeline p = new Pipeline(run, run, run, 12);
-        var load = new LoadGenerator.Options(Pipeline.kafka().bootstrapServers(), p.topic, 1000, events,
-                steady ? rate : 0, 0, 0, 42);
+        var load = p.load(1000, events).withRate(steady ? rate : 0).withSeed(42);
         Map<String, String> results = new LinkedHashMap<>();
         results.put("machine", Runtime.getRuntime().availableProcessors() + " cores, "
                 + Files.readAllLines(Path.of("/proc/meminfo")).get(0).replaceAll("\\s+", " "));

@@ -37,14 +37,7 @@ class CamelRunIT {
             }
             ProcessBuilder pb = new ProcessBuilder(command).redirectErrorStream(true)
                     .redirectOutput(new File("target/camel-run-it.log"));
-            pb.environment().put("KAFKA_BROKERS", Pipeline.kafka().bootstrapServers());
-            pb.environment().put("KAFKA_TOPIC", p.topic);
-            pb.environment().put("KAFKA_GROUP_ID", p.group);
-            pb.environment().put("KAFKA_FROM_BEGINNING", "true");
-            pb.environment().put("DB_HOST", "127.0.0.1");
-            pb.environment().put("DB_PORT", String.valueOf(Pipeline.postgres().port()));
-            pb.environment().put("DB_NAME", p.database);
-            pb.environment().put("DB_USER", EmbeddedPostgres.USER);
+            pb.environment().putAll(p.serviceEnvironment());
             Process camel = pb.start();
             try {
                 LoadGenerator.Summary sent = LoadGenerator.produce(p.load(500, 10_000));

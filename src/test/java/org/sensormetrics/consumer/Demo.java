@@ -39,8 +39,7 @@ public final class Demo {
 
         System.out.printf("Producing %d events/s from %d sensors for %d s (%.1f%% duplicates, %.1f%% invalid) into %s%n",
                 rate, sensors, seconds, duplicates * 100, invalid * 100, p.topic);
-        var load = new LoadGenerator.Options(Pipeline.kafka().bootstrapServers(), p.topic, sensors, (long) rate * seconds,
-                rate, duplicates, invalid, System.currentTimeMillis());
+        var load = p.load(sensors, (long) rate * seconds).withRate(rate).withShares(duplicates, invalid);
         long start = System.nanoTime();
         CompletableFuture<LoadGenerator.Summary> producing = CompletableFuture.supplyAsync(() -> LoadGenerator.produce(load));
         long lastStored = storedBefore;

@@ -171,8 +171,7 @@ public final class FaultSuite {
             }
             run.awaitSchema();
             // produced over several seconds, so the faults land mid-stream
-            var load = new LoadGenerator.Options(Pipeline.kafka().bootstrapServers(), run.p.topic, 1000, events,
-                    20_000, s.duplicates(), s.invalid(), System.nanoTime());
+            var load = run.p.load(1000, events).withRate(20_000).withShares(s.duplicates(), s.invalid());
             var producing = CompletableFuture.supplyAsync(() -> LoadGenerator.produce(load));
             s.fault().inject(run);
             LoadGenerator.Summary sent = producing.get();
@@ -190,14 +189,13 @@ public final class FaultSuite {
         long start = System.nanoTime();
         Run run = new Run("start-at-end");
         try {
-            LoadGenerator.produce(new LoadGenerator.Options(Pipeline.kafka().bootstrapServers(), run.p.topic, 1000,
-                    events / 10, 0, 0, 0, 1));
+            LoadGenerator.produce(run.p.load(1000, events / 10).withSeed(1));
             run.env.put("KAFKA_FROM_BEGINNING", "false");
             run.start();
             Pipeline.await("group positioned at the end", Duration.ofMinutes(1),
                     () -> Pipeline.safe(() -> run.p.lag() == 0 && !run.p.committedOffsets().isEmpty()));
             run.p.refuseWrites(true);
-            var load = new LoadGenerator.Options(Pipeline.kafka().bootstrapServers(), run.p.topic, 1000, events, 20_000, 0, 0, 2);
+            var load = run.p.load(1000, events).withRate(20_000).withSeed(2);
             var producing = CompletableFuture.supplyAsync(() -> LoadGenerator.produce(load));
             Pipeline.await("a failed first batch", Duration.ofMinutes(1), () -> Pipeline.safe(() -> ServiceProcess.rewinds(run.log(0)) > 0));
             Thread.sleep(3000);

@@ -39,9 +39,7 @@ class IngestRouteTest {
     void storesDuplicatesOnceWhetherInTheSamePollOrLater() throws Exception {
         try (Pipeline p = Pipeline.scenario("dups", 12)) {
             p.startService();
-            var load = p.load(200, 10_000);
-            LoadGenerator.Summary sent = LoadGenerator.produce(new LoadGenerator.Options(load.brokers(), load.topic(),
-                    load.sensors(), load.events(), 0, 0.1, 0, load.seed()));
+            LoadGenerator.Summary sent = LoadGenerator.produce(p.load(200, 10_000).withShares(0.1, 0));
             assertTrue(sent.duplicates() > 800, "about a tenth sent twice: " + sent);
             p.awaitCaughtUp(CATCH_UP);
             assertExactlyOnce(p, sent.valid());
@@ -115,8 +113,7 @@ class IngestRouteTest {
 
             p.refuseWrites(true);
             Map<TopicPartition, Long> before = p.committedOffsets();
-            LoadGenerator.Summary second = LoadGenerator.produce(new LoadGenerator.Options(load.brokers(), load.topic(),
-                    load.sensors(), 5_000, 0, 0, 0, load.seed() + 1));
+            LoadGenerator.Summary second = LoadGenerator.produce(load.withEvents(5_000).withSeed(load.seed() + 1));
             Pipeline.await("failed batches", Duration.ofSeconds(60), () -> p.progress().getFailures() >= 2);
             for (int look = 0; look < 5; look++) {
                 assertEquals(before, p.committedOffsets(), "no offset may move while writes fail");
@@ -157,8 +154,7 @@ class IngestRouteTest {
             p.startService();
             Pipeline.await("group positioned at the end", Duration.ofSeconds(60), () -> Pipeline.safe(() -> p.committedOffsets().size() == 4));
             p.refuseWrites(true);
-            LoadGenerator.Summary fresh = LoadGenerator.produce(new LoadGenerator.Options(load.brokers(), load.topic(),
-                    load.sensors(), 3_000, 0, 0, 0, load.seed() + 1));
+            LoadGenerator.Summary fresh = LoadGenerator.produce(load.withEvents(3_000).withSeed(load.seed() + 1));
             Pipeline.await("a failed first batch", Duration.ofSeconds(60), () -> p.progress().getFailures() >= 1);
             p.refuseWrites(false);
             p.awaitCaughtUp(CATCH_UP);

@@ -33,11 +33,9 @@ class PackagedJarIT {
                     .directory(workDir.toFile())
                     .redirectErrorStream(true)
                     .redirectOutput(new File("target/packaged-jar-it.log"));
-            pb.environment().put("KAFKA_BROKERS", Pipeline.kafka().bootstrapServers());
-            pb.environment().put("DB_HOST", "127.0.0.1");
-            pb.environment().put("DB_PORT", String.valueOf(Pipeline.postgres().port()));
-            pb.environment().put("DB_NAME", p.database);
-            pb.environment().put("DB_USER", EmbeddedPostgres.USER);
+            pb.environment().putAll(p.serviceEnvironment());
+            // these three come from the .env file written above
+            pb.environment().keySet().removeAll(java.util.List.of("KAFKA_TOPIC", "KAFKA_GROUP_ID", "KAFKA_FROM_BEGINNING"));
             pb.environment().put("CONSUMER_BATCH_SIZE", "500");
             Process service = pb.start();
             try {

@@ -96,6 +96,20 @@ final class Pipeline implements AutoCloseable {
         return postgres;
     }
 
+    /** The contract's environment variables that point a service process at this scenario. */
+    Map<String, String> serviceEnvironment() {
+        Map<String, String> env = new HashMap<>();
+        env.put("KAFKA_BROKERS", kafka.bootstrapServers());
+        env.put("KAFKA_TOPIC", topic);
+        env.put("KAFKA_GROUP_ID", group);
+        env.put("KAFKA_FROM_BEGINNING", "true");
+        env.put("DB_HOST", "127.0.0.1");
+        env.put("DB_PORT", String.valueOf(postgres.port()));
+        env.put("DB_NAME", database);
+        env.put("DB_USER", EmbeddedPostgres.USER);
+        return env;
+    }
+
     LoadGenerator.Options load(int sensors, long events) {
         return new LoadGenerator.Options(kafka.bootstrapServers(), topic, sensors, events, 0, 0, 0, System.nanoTime());
     }

@@ -23,16 +23,8 @@ final class ServiceProcess {
                 "-Xmx" + maxHeap, "-jar", new File("target/sensor-metrics-consumer.jar").getAbsolutePath())
                 .redirectErrorStream(true)
                 .redirectOutput(ProcessBuilder.Redirect.appendTo(log.toFile()));
-        Map<String, String> env = pb.environment();
-        env.put("KAFKA_BROKERS", Pipeline.kafka().bootstrapServers());
-        env.put("KAFKA_TOPIC", p.topic);
-        env.put("KAFKA_GROUP_ID", p.group);
-        env.put("KAFKA_FROM_BEGINNING", "true");
-        env.put("DB_HOST", "127.0.0.1");
-        env.put("DB_PORT", String.valueOf(Pipeline.postgres().port()));
-        env.put("DB_NAME", p.database);
-        env.put("DB_USER", EmbeddedPostgres.USER);
-        env.putAll(extraEnv);
+        pb.environment().putAll(p.serviceEnvironment());
+        pb.environment().putAll(extraEnv);
         return new ServiceProcess(pb.start());
     }
 
