@@ -23,8 +23,9 @@ import org.postgresql.PGConnection;
  * produced first; the jar (-Xmx BENCH_XMX, 256m) then reads them from the beginning and is timed from
  * its first committed offset to lag 0. The very same rows are then COPYed, in one session and one
  * transaction, into a fresh database with the same schema. Steady (BENCH_MODE=steady): the load
- * generator runs at BENCH_RATE (5,000/s) for BENCH_SECONDS (120) while the service consumes, and the
- * produce-to-store latency percentiles are computed from the rows. Exits 1 if any event is missing or
+ * generator runs at BENCH_RATE (5,000/s) for BENCH_WARMUP_SECONDS (10, not measured), then for
+ * BENCH_SECONDS (120) while the service consumes, and the produce-to-store latency percentiles of the
+ * measured events are computed from the rows, overall and per 10 s window. Exits 1 if any event is missing or
  * doubled. Extra service settings pass through the environment (CONSUMER_BATCH_SIZE, CONSUMER_THREADS).
  */
 public final class Benchmark {
@@ -40,19 +41,25 @@ public final class Benchmark {
         int rate = Integer.parseInt(env("BENCH_RATE", "5000"));
         int seconds = Integer.parseInt(env("BENCH_SECONDS", "120"));
         String xmx = env("BENCH_XMX", "256m");
+        int warmup = Integer.parseInt(env("BENCH_WARMUP_SECONDS", "10"));
         if (steady) {
             events = (long) rate * seconds;
         }
+
 
         Pipeline.startServices(Path.of("target/bench-postgres"));
         String run = "bench_" + System.currentTimeMillis() % 1_000_000;
         Pipeline p = new Pipeline(run, run, run, 12);
         var load = p.load(1000, events).withRate(steady ? rate : 0).withSeed(42);
+        // steady mode: the first seconds (JIT compilation, first connections) are run but not measured
+        var warmupLoad = p.load(1000, (long) rate * warmup).withRate(rate).withSeed(41);
+        long expected = steady ? events + warmupLoad.events() : events;
         Map<String, String> results = new LinkedHashMap<>();
         results.put("machine", Runtime.getRuntime().availableProcessors() + " cores, "
                 + Files.readAllLines(Path.of("/proc/meminfo")).get(0).replaceAll("\\s+", " "));
         results.put("mode", steady ? "steady " + rate + " events/s for " + seconds + " s" : "bulk, from the beginning");
-        results.put("events", String.format("%,d (12 partitions, 1,000 sensors)", events));
+        results.put("events", String.format("%,d (12 partitions, 1,000 sensors)%s", events,
+                steady ? String.format(", after %,d warm-up events", (long) rate * warmup) : ""));
 
         if (!steady) {
             System.out.printf("Producing %,d events ...%n", events);
@@ -75,6 +82,8 @@ public final class Benchmark {
                                 && g.members().stream().mapToInt(m -> m.assignment().topicPartitions().size()).sum() == 12;
                     }
                 }));
+                System.out.printf("Warm-up: %,d events/s for %d s (not measured) ...%n", rate, warmup);
+                System.out.println(LoadGenerator.produce(warmupLoad));
                 System.out.printf("Producing %,d events/s for %d s ...%n", rate, seconds);
                 System.out.println(LoadGenerator.produce(load));
             }
@@ -86,7 +95,7 @@ public final class Benchmark {
                 if (firstCommitNanos == 0 && lag < p.produced()) {
                     firstCommitNanos = now;
                 }
-                if (lag == 0 && p.produced() >= events) {
+                if (lag == 0 && p.produced() >= expected) {
                     lastNanos = now;
                     break;
                 }
@@ -107,20 +116,34 @@ public final class Benchmark {
         long stored = p.count("SELECT count(*) FROM metrics");
         long distinct = p.count("SELECT count(DISTINCT event_id) FROM metrics");
         long claimed = p.count("SELECT count(*) FROM processed_events");
-        boolean exact = stored == events && distinct == events && claimed == events;
+        boolean exact = stored == expected && distinct == expected && claimed == expected;
         double serviceSeconds = (lastNanos - firstCommitNanos) / 1e9;
+        String measured = "event_id LIKE '" + LoadGenerator.eventId(load.seed(), 0).substring(0, 19) + "%'";
         results.put("service settings", "java -Xmx" + xmx + " -jar, CONSUMER_BATCH_SIZE=" + env("CONSUMER_BATCH_SIZE", "(default)")
                 + ", CONSUMER_THREADS=" + env("CONSUMER_THREADS", "(default)"));
         results.put("exactly once", exact + String.format(" (metrics %,d, distinct %,d, processed_events %,d)", stored, distinct, claimed));
         results.put("peak RSS", sampler.peakRssKb / 1024 + " MB");
         results.put("peak heap used", sampler.peakHeapKb / 1024 + " MB");
         if (steady) {
-            try (Connection c = p.db(); var st = c.createStatement(); ResultSet rs = st.executeQuery("""
-                    SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY ms), percentile_cont(0.99) WITHIN GROUP (ORDER BY ms), max(ms)
-                    FROM (SELECT extract(epoch FROM created_at - timestamp) * 1000 AS ms FROM metrics) l""")) {
-                rs.next();
-                results.put("produce -> stored latency", String.format("p50 %.0f ms, p99 %.0f ms, max %.0f ms",
-                        rs.getDouble(1), rs.getDouble(2), rs.getDouble(3)));
+            String latency = """
+                    SELECT %s, percentile_cont(0.5) WITHIN GROUP (ORDER BY ms), percentile_cont(0.99) WITHIN GROUP (ORDER BY ms), max(ms)
+                    FROM (SELECT timestamp, extract(epoch FROM created_at - timestamp) * 1000 AS ms FROM metrics WHERE %s) l
+                    %s""";
+            try (Connection c = p.db(); var st = c.createStatement()) {
+                try (ResultSet rs = st.executeQuery(String.format(latency, "0", measured, ""))) {
+                    rs.next();
+                    results.put("produce -> stored latency", String.format("p50 %.0f ms, p99 %.0f ms, max %.0f ms (after %d s warm-up)",
+                            rs.getDouble(2), rs.getDouble(3), rs.getDouble(4), warmup));
+                }
+                StringBuilder windows = new StringBuilder();
+                try (ResultSet rs = st.executeQuery(String.format(latency,
+                        "floor(extract(epoch FROM timestamp - (SELECT min(timestamp) FROM metrics WHERE " + measured + ")) / 10) AS w",
+                        measured, "GROUP BY w ORDER BY w"))) {
+                    while (rs.next()) {
+                        windows.append(String.format("%s%.0f", windows.length() == 0 ? "" : " / ", rs.getDouble(3)));
+                    }
+                }
+                results.put("p99 per 10 s window (ms)", windows.toString());
             }
         } else {
             double copySeconds = copyBaseline(p, run + "_copy");

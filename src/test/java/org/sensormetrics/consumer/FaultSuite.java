@@ -96,10 +96,6 @@ public final class FaultSuite {
                 Thread.sleep(5_000);
                 Pipeline.postgres().restart();
             }),
-            new Scenario("broker-restart", 0, 0, 1, Map.of(), run -> {
-                run.sleep(2000, 3000);
-                Pipeline.kafka().restartBroker(10_000);
-            }),
             new Scenario("rebalance", 0, 0, 3, Map.of(), run -> {
                 for (int i = 0; i < 6; i++) {
                     run.sleep(2000, 4000);
@@ -125,7 +121,12 @@ public final class FaultSuite {
                 }
             }),
             new Scenario("poison-flood", 0, 0.1, 2, Map.of(), run -> { }),
-            new Scenario("duplicate-storm", 1.0, 0, 2, Map.of(), run -> { }));
+            new Scenario("duplicate-storm", 1.0, 0, 2, Map.of(), run -> { }),
+            // last: after Kafka's in-JVM broker restart, new topics sometimes see producer sequence errors
+            new Scenario("broker-restart", 0, 0, 1, Map.of(), run -> {
+                run.sleep(2000, 3000);
+                Pipeline.kafka().restartBroker(10_000);
+            }));
 
     private FaultSuite() {
     }
@@ -147,16 +148,16 @@ public final class FaultSuite {
     static List<Result> runAll(long events, String only) throws Exception {
         Pipeline.startServices(Path.of("target/fault-postgres"));
         List<Result> results = new ArrayList<>();
+        if (only.isBlank() || only.contains("start-at-end")) {
+            System.out.println("Scenario start-at-end ...");
+            results.add(startAtEndWithFailedFirstBatch(events));
+        }
         for (Scenario s : SCENARIOS) {
             if (only.isBlank() || List.of(only.split(",")).contains(s.name())) {
                 System.out.println("Scenario " + s.name() + " ...");
                 results.add(run(s, events));
                 System.out.println("  " + results.get(results.size() - 1));
             }
-        }
-        if (only.isBlank() || only.contains("start-at-end")) {
-            System.out.println("Scenario start-at-end ...");
-            results.add(startAtEndWithFailedFirstBatch(events));
         }
         return results;
     }
