@@ -35,7 +35,6 @@ public class IngestProgress {
     private long progressIntervalMs = 5_000;
     private volatile long lastLogNanos = System.nanoTime();
     private volatile long storedAtLastLog;
-    private volatile String lastFailure;
 
     public void setRetryInitialMs(long retryInitialMs) {
         this.retryInitialMs = retryInitialMs;
@@ -69,7 +68,6 @@ public class IngestProgress {
         batches.incrementAndGet();
         if (consecutiveFailures.getAndSet(0) > 0) {
             LOG.info("Ingest recovered: batches are committing again");
-            lastFailure = null;
         }
         logProgressIfDue();
     }
@@ -81,9 +79,8 @@ public class IngestProgress {
         long delay = Math.min(retryMaxMs, retryInitialMs << Math.min(attempt - 1, 20));
         Exception cause = exchange.getException() != null ? exchange.getException()
                 : exchange.getProperty(Exchange.EXCEPTION_CAUGHT, Exception.class);
-        lastFailure = cause == null ? "unknown" : rootMessage(cause);
         LOG.warn("Batch failed and was rolled back, nothing committed (attempt {}): {}. Waiting {} ms, then re-reading from the last committed offsets",
-                attempt, lastFailure, delay);
+                attempt, cause == null ? "unknown" : rootMessage(cause), delay);
         TimeUnit.MILLISECONDS.sleep(delay);
     }
 
@@ -125,16 +122,7 @@ public class IngestProgress {
         return rejected.get();
     }
 
-    public long getBatches() {
-        return batches.get();
-    }
-
     public long getFailures() {
         return failures.get();
-    }
-
-    /** Why the last batch failed, while failures go on; null once batches commit again. */
-    public String getLastFailure() {
-        return lastFailure;
     }
 }

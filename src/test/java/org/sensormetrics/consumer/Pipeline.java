@@ -128,13 +128,6 @@ final class Pipeline implements AutoCloseable {
         }
     }
 
-    /** Runs SQL as the database superuser, outside the service (to break or inspect the database). */
-    void sql(String statement) throws SQLException {
-        try (Connection c = db(); var st = c.createStatement()) {
-            st.execute(statement);
-        }
-    }
-
     /** Read-only database: new sessions refuse writes; existing ones are ended so the pool reconnects. */
     void refuseWrites(boolean refuse) throws SQLException {
         try (var c = postgres.connect("postgres"); var st = c.createStatement()) {
