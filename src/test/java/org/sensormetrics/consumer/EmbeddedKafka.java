@@ -1,12 +1,17 @@
 package org.sensormetrics.consumer;
 
+import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Properties;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.TimeUnit;
 
 import org.apache.kafka.clients.admin.Admin;
 import org.apache.kafka.clients.admin.AdminClientConfig;
 import org.apache.kafka.clients.admin.NewTopic;
+import org.apache.kafka.clients.admin.OffsetSpec;
+import org.apache.kafka.common.TopicPartition;
 import org.apache.kafka.common.test.KafkaClusterTestKit;
 import org.apache.kafka.common.test.TestKitNodes;
 
@@ -43,9 +48,30 @@ public final class EmbeddedKafka implements AutoCloseable {
         return Admin.create(p);
     }
 
+    /**
+     * Creates the topic and returns once the broker itself leads every partition. The controller
+     * confirms the topic earlier: a producer that writes at once got NOT_LEADER_OR_FOLLOWER, and its
+     * idempotent retries then stalled on OUT_OF_ORDER_SEQUENCE_NUMBER until the delivery timeout.
+     */
     public void createTopic(String name, int partitions) throws Exception {
         try (Admin admin = admin()) {
             admin.createTopics(List.of(new NewTopic(name, partitions, (short) 1).configs(Map.of()))).all().get();
+            Map<TopicPartition, OffsetSpec> all = new HashMap<>();
+            for (int p = 0; p < partitions; p++) {
+                all.put(new TopicPartition(name, p), OffsetSpec.latest());
+            }
+            long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(60);
+            while (true) {
+                try {
+                    admin.listOffsets(all).all().get(); // answered by the partition leader only
+                    return;
+                } catch (ExecutionException notYet) {
+                    if (System.nanoTime() > deadline) {
+                        throw notYet;
+                    }
+                    Thread.sleep(100);
+                }
+            }
         }
     }
 
