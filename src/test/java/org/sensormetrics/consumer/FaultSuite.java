@@ -122,7 +122,7 @@ public final class FaultSuite {
             }),
             new Scenario("poison-flood", 0, 0.1, 2, Map.of(), run -> { }),
             new Scenario("duplicate-storm", 1.0, 0, 2, Map.of(), run -> { }),
-            // last: after Kafka's in-JVM broker restart, new topics sometimes see producer sequence errors
+            // last, so no other scenario runs on a broker restarted inside this JVM
             new Scenario("broker-restart", 0, 0, 1, Map.of(), run -> {
                 run.sleep(2000, 3000);
                 Pipeline.kafka().restartBroker(10_000);
