@@ -23,14 +23,18 @@ public final class SensorMetricsConsumer {
     }
 
     public static void main(String[] args) throws Exception {
-        newMain(Path.of(".env")).run(args);
+        newMain(readDotEnv(Path.of(".env"))).run(args);
     }
 
-    /** A Main ready to run the packaged routes; tests and the demo add override properties to it. */
-    public static Main newMain(Path dotEnv) throws IOException {
+    /**
+     * A Main ready to run the packaged routes.
+     *
+     * @param fallback values for the environment variables the properties read ({{env:NAME}}), used
+     *                 where the variable is not set: the .env file, or a test's settings
+     */
+    public static Main newMain(Map<String, String> fallback) {
         Main main = new Main(SensorMetricsConsumer.class);
         main.configure().withRoutesIncludePattern("classpath:routes/*.camel.yaml");
-        Map<String, String> fallback = readDotEnv(dotEnv);
         main.addMainListener(new MainListenerSupport() {
             @Override
             public void beforeConfigure(BaseMainSupport m) {

@@ -73,14 +73,6 @@ final class Pipeline implements AutoCloseable {
         } catch (SQLException alreadyThere) {
             // kept from an earlier run
         }
-        overrides.put("kafka.brokers", kafka.bootstrapServers());
-        overrides.put("kafka.topic", topic);
-        overrides.put("kafka.group-id", group);
-        overrides.put("kafka.from-beginning", "true");
-        overrides.put("db.host", "127.0.0.1");
-        overrides.put("db.port", String.valueOf(postgres.port()));
-        overrides.put("db.name", database);
-        overrides.put("db.user", EmbeddedPostgres.USER);
     }
 
     static EmbeddedKafka kafka() {
@@ -137,7 +129,8 @@ final class Pipeline implements AutoCloseable {
     }
 
     void startService() throws Exception {
-        main = SensorMetricsConsumer.newMain(Path.of("target/no-such.env"));
+        // in-process too, the service is configured through the contract's variable names
+        main = SensorMetricsConsumer.newMain(serviceEnvironment());
         overrides.forEach(main::addOverrideProperty);
         main.start();
         OPEN.add(this);
