@@ -1,5 +1,8 @@
 package org.sensormetrics.consumer;
 
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+
 import java.nio.file.Path;
 import java.sql.Connection;
 import java.sql.ResultSet;
@@ -86,6 +89,19 @@ final class Pipeline implements AutoCloseable {
 
     static EmbeddedPostgres postgres() {
         return postgres;
+    }
+
+    /**
+     * The ingest invariant for a scenario with this many distinct valid events: each exactly once in
+     * metrics and in processed_events, no metric without its idempotency row, and lag 0.
+     */
+    void assertExactlyOnce(long events) throws Exception {
+        assertEquals(events, count("SELECT count(*) FROM metrics"), "metrics rows");
+        assertEquals(events, count("SELECT count(DISTINCT event_id) FROM metrics"), "distinct metrics event ids");
+        assertEquals(events, count("SELECT count(*) FROM processed_events"), "processed_events rows");
+        assertEquals(0, count("SELECT count(*) FROM metrics m LEFT JOIN processed_events e USING (event_id) WHERE e.event_id IS NULL"));
+        assertEquals(0, lag(), "committed offsets reach the end of every partition");
+        assertFalse(committedOffsets().isEmpty());
     }
 
     /** The contract's environment variables that point a service process at this scenario. */
