@@ -46,8 +46,19 @@ final class Pipeline implements AutoCloseable {
                     for (Pipeline p : OPEN) {
                         p.stopService(); // first the service, so its last batch can finish against both
                     }
-                    kafka.close();
                     postgres.close();
+                    // bounded: after the fault suite's broker restart, closing the test kit can hang, and a
+                    // test JVM that does not exit in time is reported as a failed fork
+                    Thread closer = new Thread(() -> {
+                        try {
+                            kafka.close();
+                        } catch (Exception ignored) {
+                            // the JVM is going away either way
+                        }
+                    });
+                    closer.setDaemon(true);
+                    closer.start();
+                    closer.join(15_000);
                 } catch (Exception ignored) {
                     // the JVM is going away either way
                 }
