@@ -13,6 +13,8 @@ kamel run \
   routes/prepare-database.camel.yaml \
   routes/ingest-sensor-metrics.camel.yaml \
   routes/store-batch.camel.yaml \
+  routes/watch-consumer-group.camel.yaml \
+  routes/read-api.camel.yaml \
   routes/beans.camel.yaml \
   --property file:application.properties \
   --property file:deploy/camel-k/camel-k.properties \
@@ -24,8 +26,13 @@ kamel run \
   --dependency camel:timer \
   --dependency camel:direct \
   --dependency camel:bean \
+  --dependency camel:platform-http \
+  --dependency camel:rest \
+  --dependency camel:micrometer \
+  --dependency mvn:io.quarkus:quarkus-micrometer-registry-prometheus \
   --dependency mvn:io.quarkus:quarkus-jdbc-postgresql \
   --dependency mvn:org.apache.camel.quarkus:camel-quarkus-jta \
   --dependency "mvn:org.sensormetrics:sensor-metrics-consumer:${version}" \
   --trait health.enabled=true \
+  --trait prometheus.enabled=true \
   "$@"

@@ -2,12 +2,21 @@ package org.sensormetrics.consumer;
 
 import java.util.List;
 import java.util.Map;
+import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicLong;
+import java.util.function.Function;
+import java.util.stream.Collectors;
 
+import io.micrometer.core.instrument.FunctionCounter;
+import io.micrometer.core.instrument.MeterRegistry;
+import io.micrometer.core.instrument.Metrics;
+import org.apache.camel.CamelContext;
 import org.apache.camel.Exchange;
 import org.apache.camel.component.sql.SqlConstants;
+import org.apache.camel.health.HealthCheckResultBuilder;
+import org.apache.camel.impl.health.AbstractHealthCheck;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -18,8 +27,12 @@ import org.slf4j.LoggerFactory;
  * <p>The back-off runs on the consumer's poll thread before Camel rewinds to the committed offsets, so a
  * database outage costs a retry every few seconds instead of a tight reconnect loop. It doubles from
  * {@code consumer.retry-initial-ms} up to {@code consumer.retry-max-ms} and resets after a good batch.
+ *
+ * <p>The counts are Prometheus counters too (sensor_metrics_events_stored_total, ..._records_rejected_total
+ * by reason, ..._batches_total by outcome), and as the readiness check {@code ingest} it is DOWN, with the
+ * cause, from a failed batch until a batch commits again.
  */
-public class IngestProgress {
+public class IngestProgress extends AbstractHealthCheck {
 
     private static final Logger LOG = LoggerFactory.getLogger(IngestProgress.class);
     private static final String COUNTS = "sensorMetricsBatchCounts";
@@ -27,14 +40,39 @@ public class IngestProgress {
     private final AtomicLong stored = new AtomicLong();
     private final AtomicLong duplicates = new AtomicLong();
     private final AtomicLong rejected = new AtomicLong();
+    private final Map<String, AtomicLong> rejectedByReason = new ConcurrentHashMap<>();
     private final AtomicLong batches = new AtomicLong();
     private final AtomicLong failures = new AtomicLong();
     private final AtomicInteger consecutiveFailures = new AtomicInteger();
+    private volatile String lastFailure;
+    private volatile MeterRegistry meters;
+    private ConsumerGroupMonitor consumerGroup;
     private long retryInitialMs = 500;
     private long retryMaxMs = 30_000;
     private long progressIntervalMs = 5_000;
     private volatile long lastLogNanos = System.nanoTime();
     private volatile long storedAtLastLog;
+
+    public IngestProgress() {
+        super("sensor-metrics", "ingest");
+    }
+
+    /** Readiness only: a failing database is not fixed by restarting the consumer. */
+    @Override
+    public boolean isLiveness() {
+        return false;
+    }
+
+    @Override
+    protected void doCall(HealthCheckResultBuilder builder, Map<String, Object> options) {
+        int failing = consecutiveFailures.get();
+        builder.detail("stored", stored.get()).detail("failed.batches", failures.get());
+        if (failing == 0) {
+            builder.up();
+        } else {
+            builder.down().message("last " + failing + " batch attempt(s) failed and were rolled back, retrying: " + lastFailure);
+        }
+    }
 
     public void setRetryInitialMs(long retryInitialMs) {
         this.retryInitialMs = retryInitialMs;
@@ -48,23 +86,38 @@ public class IngestProgress {
         this.progressIntervalMs = progressIntervalMs;
     }
 
+    /** Where the progress line reads the group's lag from. */
+    public void setConsumerGroup(ConsumerGroupMonitor consumerGroup) {
+        this.consumerGroup = consumerGroup;
+    }
+
     /** Inside the transaction, after store-batch.sql: remember this batch's counts until it commits. */
     public void batchStored(Exchange exchange) {
         List<?> rows = exchange.getMessage().getBody(List.class);
-        long rejects = rows.stream().filter(r -> ((Map<?, ?>) r).containsKey("reason")).count();
-        long valid = rows.size() - rejects;
+        Map<String, Long> rejects = rows.stream().map(r -> (String) ((Map<?, ?>) r).get("reason_code"))
+                .filter(code -> code != null)
+                .collect(Collectors.groupingBy(Function.identity(), Collectors.counting()));
+        long rejectCount = rejects.values().stream().mapToLong(Long::longValue).sum();
+        long valid = rows.size() - rejectCount;
         long inserted = exchange.getMessage().getHeader(SqlConstants.SQL_UPDATE_COUNT, 0L, Long.class);
-        exchange.setVariable(COUNTS, new long[] {inserted, valid - inserted, rejects});
+        exchange.setVariable(COUNTS, new BatchCounts(inserted, valid - inserted, rejects));
+    }
+
+    private record BatchCounts(long stored, long duplicates, Map<String, Long> rejectedByReason) {
     }
 
     /** After the transaction and the offset commit. */
     public void batchCommitted(Exchange exchange) {
-        long[] counts = exchange.getVariable(COUNTS, long[].class);
+        BatchCounts counts = exchange.getVariable(COUNTS, BatchCounts.class);
         if (counts != null) {
-            stored.addAndGet(counts[0]);
-            duplicates.addAndGet(counts[1]);
-            rejected.addAndGet(counts[2]);
+            stored.addAndGet(counts.stored());
+            duplicates.addAndGet(counts.duplicates());
+            counts.rejectedByReason().forEach((reason, n) -> {
+                rejected.addAndGet(n);
+                rejectedCounter(reason).addAndGet(n);
+            });
         }
+        registerMeters();
         batches.incrementAndGet();
         if (consecutiveFailures.getAndSet(0) > 0) {
             LOG.info("Ingest recovered: batches are committing again");
@@ -74,14 +127,58 @@ public class IngestProgress {
 
     /** On the poll thread, after a batch failed and was rolled back; Camel rewinds once this returns. */
     public void batchFailed(Exchange exchange) throws InterruptedException {
+        registerMeters();
         failures.incrementAndGet();
         int attempt = consecutiveFailures.incrementAndGet();
         long delay = Math.min(retryMaxMs, retryInitialMs << Math.min(attempt - 1, 20));
         Exception cause = exchange.getException() != null ? exchange.getException()
                 : exchange.getProperty(Exchange.EXCEPTION_CAUGHT, Exception.class);
+        lastFailure = (cause == null ? "unknown" : rootMessage(cause)) + " (next attempt in " + delay + " ms)";
         LOG.warn("Batch failed and was rolled back, nothing committed (attempt {}): {}. Waiting {} ms, then re-reading from the last committed offsets",
                 attempt, cause == null ? "unknown" : rootMessage(cause), delay);
         TimeUnit.MILLISECONDS.sleep(delay);
+    }
+
+    private AtomicLong rejectedCounter(String reason) {
+        return rejectedByReason.computeIfAbsent(reason, r -> {
+            AtomicLong count = new AtomicLong();
+            FunctionCounter.builder("sensor.metrics.records.rejected", count, AtomicLong::get)
+                    .description("Records rejected as invalid and kept in rejected_events, by reason")
+                    .tag("reason", r).register(meterRegistry());
+            return count;
+        });
+    }
+
+    /** Once, on the first batch, when Camel has bound its registry. */
+    private void registerMeters() {
+        if (meters != null) {
+            return;
+        }
+        synchronized (this) {
+            if (meters != null) {
+                return;
+            }
+            MeterRegistry registry = meterRegistry();
+            FunctionCounter.builder("sensor.metrics.events.stored", stored, AtomicLong::get)
+                    .description("Valid events stored in metrics (and processed_events)").register(registry);
+            FunctionCounter.builder("sensor.metrics.events.duplicates", duplicates, AtomicLong::get)
+                    .description("Valid events skipped because their event_id was already stored").register(registry);
+            FunctionCounter.builder("sensor.metrics.batches", batches, AtomicLong::get)
+                    .description("Kafka batches, by outcome").tag("outcome", "committed").register(registry);
+            FunctionCounter.builder("sensor.metrics.batches", failures, AtomicLong::get)
+                    .description("Kafka batches, by outcome").tag("outcome", "failed").register(registry);
+            meters = registry;
+        }
+    }
+
+    private MeterRegistry meterRegistry() {
+        return meterRegistry(getCamelContext());
+    }
+
+    /** The registry Camel scrapes on /observe/metrics; Micrometer's global one where metrics are off. */
+    static MeterRegistry meterRegistry(CamelContext context) {
+        MeterRegistry registry = context == null ? null : context.getRegistry().findSingleByType(MeterRegistry.class);
+        return registry != null ? registry : Metrics.globalRegistry;
     }
 
     private void logProgressIfDue() {
@@ -95,9 +192,10 @@ public class IngestProgress {
                 return;
             }
             long total = stored.get();
-            LOG.info("Progress: stored {} ({} events/s), duplicates skipped {}, rejected {}, batches {}, failed batches {}",
+            long lag = consumerGroup == null ? -1 : consumerGroup.getTotalLag();
+            LOG.info("Progress: stored {} ({} events/s), duplicates skipped {}, rejected {}, batches {}, failed batches {}, lag {}",
                     total, (total - storedAtLastLog) * 1000 / Math.max(1, elapsedMs), duplicates.get(), rejected.get(),
-                    batches.get(), failures.get());
+                    batches.get(), failures.get(), lag < 0 ? "unknown" : lag);
             storedAtLastLog = total;
             lastLogNanos = now;
         }

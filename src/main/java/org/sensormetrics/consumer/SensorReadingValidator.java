@@ -67,53 +67,63 @@ public class SensorReadingValidator {
         row.put("kafka_partition", message.getHeader(KafkaConstants.PARTITION, Integer.class));
         row.put("kafka_offset", message.getHeader(KafkaConstants.OFFSET, Long.class));
         byte[] payload = message.getBody(byte[].class);
-        String reason = validate(payload, row);
-        if (reason != null) {
+        Problem problem = validate(payload, row);
+        if (problem != null) {
             row.put("record_key", keyText(message.getHeader(KafkaConstants.KEY)));
-            reject(row, payload, reason);
+            reject(row, payload, problem);
         }
         return row;
     }
 
+    /**
+     * Why a record is not a reading: {@code code} is one of a few fixed words (the label of the rejected
+     * records metric), {@code reason} the sentence kept in rejected_events.
+     */
+    record Problem(String code, String reason) {
+    }
+
     /** Fills the reading into the row and returns null, or returns why the payload is not a reading. */
-    private String validate(byte[] payload, Map<String, Object> row) {
+    private Problem validate(byte[] payload, Map<String, Object> row) {
         if (payload == null || payload.length == 0) {
-            return "empty payload";
+            return new Problem("empty", "empty payload");
         }
         if (payload.length > maxPayloadBytes) {
-            return "payload of " + payload.length + " bytes exceeds the limit of " + maxPayloadBytes;
+            return new Problem("too_large", "payload of " + payload.length + " bytes exceeds the limit of " + maxPayloadBytes);
         }
         String text = strictUtf8(payload);
         if (text == null) {
-            return "payload is not valid UTF-8";
+            return new Problem("not_utf8", "payload is not valid UTF-8");
         }
         JsonNode json;
         try {
             json = mapper.readTree(text);
         } catch (JsonProcessingException e) {
-            return "not JSON: " + e.getOriginalMessage();
+            return new Problem("not_json", "not JSON: " + e.getOriginalMessage());
         }
         if (json == null || !json.isObject()) {
-            return "not a JSON object";
+            return new Problem("not_json_object", "not a JSON object");
         }
         String problem = requireId(json, "event_id");
-        if (problem == null) {
-            problem = requireId(json, "sensor_id");
-        }
-        if (problem == null) {
-            problem = requireValue(json.get("value"));
-        }
         if (problem != null) {
-            return problem;
+            return new Problem("invalid_event_id", problem);
+        }
+        problem = requireId(json, "sensor_id");
+        if (problem != null) {
+            return new Problem("invalid_sensor_id", problem);
+        }
+        problem = requireValue(json.get("value"));
+        if (problem != null) {
+            return new Problem("invalid_value", problem);
         }
         Instant time;
         try {
             time = timestamp(json.get("timestamp"));
         } catch (DateTimeException | ArithmeticException e) {
-            return "timestamp " + abbreviate(String.valueOf(json.get("timestamp"))) + " is not ISO 8601 with an offset or epoch seconds/milliseconds";
+            return new Problem("invalid_timestamp", "timestamp " + abbreviate(String.valueOf(json.get("timestamp")))
+                    + " is not ISO 8601 with an offset or epoch seconds/milliseconds");
         }
         if (time.isBefore(EARLIEST) || time.isAfter(LATEST)) {
-            return "timestamp " + time + " is outside years 1 to 9999";
+            return new Problem("invalid_timestamp", "timestamp " + time + " is outside years 1 to 9999");
         }
         row.put("event_id", json.get("event_id").textValue());
         row.put("sensor_id", json.get("sensor_id").textValue());
@@ -185,7 +195,8 @@ public class SensorReadingValidator {
         return time.getNano() % 1000 >= 500 ? truncated.plus(1, ChronoUnit.MICROS) : truncated;
     }
 
-    private void reject(Map<String, Object> row, byte[] payload, String reason) {
+    private void reject(Map<String, Object> row, byte[] payload, Problem problem) {
+        String reason = problem.reason();
         if (payload != null && payload.length > maxPayloadBytes) {
             // keep what an operator needs to see, not a megabyte per poison record
             payload = java.util.Arrays.copyOf(payload, maxPayloadBytes);
@@ -202,6 +213,7 @@ public class SensorReadingValidator {
             row.put("payload_encoding", "base64");
         }
         row.put("reason", storableText(reason) ? reason : reason.replaceAll("[\\x{0}\\p{Cs}]", "?"));
+        row.put("reason_code", problem.code());
     }
 
     private static String keyText(Object key) {

@@ -38,11 +38,16 @@ class CamelRunIT {
             ProcessBuilder pb = new ProcessBuilder(command).redirectErrorStream(true)
                     .redirectOutput(new File("target/camel-run-it.log"));
             pb.environment().putAll(p.serviceEnvironment());
+            int port = Integer.parseInt(pb.environment().get("PORT"));
             Process camel = pb.start();
             try {
                 LoadGenerator.Summary sent = LoadGenerator.produce(p.load(500, 10_000));
                 p.awaitCaughtUp(Duration.ofMinutes(5));
                 p.assertExactlyOnce(sent.valid());
+                // the same HTTP side on PORT: read API, readiness, the service's own metrics
+                assertTrue(Pipeline.get(port, "/api/metrics/summary").getValue().contains("\"total_events\" : " + sent.valid()));
+                assertEquals(200, Pipeline.get(port, "/observe/health/ready").getKey());
+                assertTrue(Pipeline.get(port, "/observe/metrics").getValue().contains("sensor_metrics_events_stored_total"));
             } finally {
                 camel.destroy();
                 assertTrue(camel.waitFor(60, TimeUnit.SECONDS), "camel run stops on SIGTERM");

@@ -31,6 +31,7 @@ public final class Demo {
         Pipeline p = new Pipeline("sensor_metrics", "metrics", "sensor-metrics-consumer", 12);
         long storedBefore = p.count("SELECT count(*) FROM pg_class WHERE relname = 'metrics'") == 0 ? 0
                 : p.count("SELECT count(*) FROM metrics");
+        p.httpPort = Integer.parseInt(env("PORT", "3000"));
         p.startService();
 
         CountDownLatch stopped = new CountDownLatch(1);
@@ -68,7 +69,16 @@ public final class Demo {
         System.out.println(stored == sent.valid() ? "Every event stored exactly once." : "MISMATCH: see the log above.");
         System.out.printf("Database kept in .demo-data/postgres (port %d while running; user postgres, database metrics).%n",
                 Pipeline.postgres().port());
-        System.exit(stored == sent.valid() ? 0 : 1);
+        if (stored != sent.valid()) {
+            System.exit(1);
+        }
+        System.out.printf("%nThe service keeps running; Ctrl+C stops it. Try:%n"
+                + "  curl 'http://localhost:%1$d/api/metrics?sensorId=sensor_1&limit=5'%n"
+                + "  curl 'http://localhost:%1$d/api/metrics/summary'%n"
+                + "  curl 'http://localhost:%1$d/api/rejected?limit=5'%n"
+                + "  curl http://localhost:%1$d/observe/health/ready%n"
+                + "  curl http://localhost:%1$d/observe/metrics%n", p.httpPort);
+        stopped.await();
     }
 
     private static String env(String name, String fallback) {

@@ -3,6 +3,7 @@ package org.sensormetrics.consumer;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 
+import java.io.IOException;
 import java.nio.file.Path;
 import java.sql.Connection;
 import java.sql.ResultSet;
@@ -29,12 +30,16 @@ final class Pipeline implements AutoCloseable {
     private static final java.util.Set<Pipeline> OPEN = java.util.concurrent.ConcurrentHashMap.newKeySet();
     private static EmbeddedKafka kafka;
     private static EmbeddedPostgres postgres;
+    private static final java.net.http.HttpClient HTTP = java.net.http.HttpClient.newBuilder()
+            .connectTimeout(Duration.ofSeconds(5)).build();
 
     final String topic;
     final String database;
     final String group;
     private final Map<String, String> overrides = new HashMap<>();
     private Main main;
+    /** The in-process service's HTTP port (PORT): a free one unless set before startService. */
+    int httpPort;
 
     /** Starts the broker and the database once per JVM; settings are PostgreSQL -c options. */
     static synchronized void startServices(Path postgresData, String... settings) throws Exception {
@@ -115,9 +120,13 @@ final class Pipeline implements AutoCloseable {
         assertFalse(committedOffsets().isEmpty());
     }
 
-    /** The contract's environment variables that point a service process at this scenario. */
-    Map<String, String> serviceEnvironment() {
+    /**
+     * The contract's environment variables that point a service process at this scenario; PORT is a
+     * different free port on each call, since several service processes may share this host.
+     */
+    Map<String, String> serviceEnvironment() throws IOException {
         Map<String, String> env = new HashMap<>();
+        env.put("PORT", String.valueOf(EmbeddedPostgres.freePort()));
         env.put("KAFKA_BROKERS", kafka.bootstrapServers());
         env.put("KAFKA_TOPIC", topic);
         env.put("KAFKA_GROUP_ID", group);
@@ -157,7 +166,12 @@ final class Pipeline implements AutoCloseable {
 
     void startService() throws Exception {
         // in-process too, the service is configured through the contract's variable names
-        main = SensorMetricsConsumer.newMain(serviceEnvironment());
+        Map<String, String> env = serviceEnvironment();
+        if (httpPort > 0) {
+            env.put("PORT", String.valueOf(httpPort));
+        }
+        httpPort = Integer.parseInt(env.get("PORT"));
+        main = SensorMetricsConsumer.newMain(env);
         overrides.forEach(main::addOverrideProperty);
         main.start();
         OPEN.add(this);
@@ -170,6 +184,18 @@ final class Pipeline implements AutoCloseable {
             main.shutdown();
             main = null;
         }
+    }
+
+    /** GET on the in-process service's HTTP port: the status code, then the body. */
+    Map.Entry<Integer, String> get(String pathAndQuery) throws IOException, InterruptedException {
+        return get(httpPort, pathAndQuery);
+    }
+
+    static Map.Entry<Integer, String> get(int port, String pathAndQuery) throws IOException, InterruptedException {
+        var request = java.net.http.HttpRequest.newBuilder(java.net.URI.create("http://127.0.0.1:" + port + pathAndQuery))
+                .timeout(Duration.ofSeconds(10)).GET().build();
+        var response = HTTP.send(request, java.net.http.HttpResponse.BodyHandlers.ofString());
+        return Map.entry(response.statusCode(), response.body());
     }
 
     IngestProgress progress() {

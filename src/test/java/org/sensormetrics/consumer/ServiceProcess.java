@@ -11,9 +11,11 @@ import java.util.concurrent.TimeUnit;
 final class ServiceProcess {
 
     private final Process process;
+    private final int httpPort;
 
-    private ServiceProcess(Process process) {
+    private ServiceProcess(Process process, int httpPort) {
         this.process = process;
+        this.httpPort = httpPort;
     }
 
     /** Starts the jar for the scenario's topic, group and database; extraEnv adds or overrides settings. */
@@ -25,7 +27,7 @@ final class ServiceProcess {
                 .redirectOutput(ProcessBuilder.Redirect.appendTo(log.toFile()));
         pb.environment().putAll(p.serviceEnvironment());
         pb.environment().putAll(extraEnv);
-        return new ServiceProcess(pb.start());
+        return new ServiceProcess(pb.start(), Integer.parseInt(pb.environment().get("PORT")));
     }
 
     void kill9() throws InterruptedException {
@@ -49,6 +51,11 @@ final class ServiceProcess {
         try (var lines = Files.lines(log)) {
             return lines.filter(l -> l.contains("Batch failed and was rolled back")).count();
         }
+    }
+
+    /** Its HTTP port (health, metrics, read API). */
+    int httpPort() {
+        return httpPort;
     }
 
     long pid() {

@@ -1,0 +1,170 @@
+package org.sensormetrics.consumer;
+
+import java.lang.management.ManagementFactory;
+import java.time.Duration;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Properties;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.atomic.AtomicLong;
+
+import javax.management.MBeanServer;
+import javax.management.ObjectName;
+
+import io.micrometer.core.instrument.Gauge;
+import org.apache.camel.health.HealthCheckResultBuilder;
+import org.apache.camel.impl.health.AbstractHealthCheck;
+import org.apache.kafka.clients.admin.Admin;
+import org.apache.kafka.clients.admin.AdminClientConfig;
+import org.apache.kafka.clients.admin.OffsetSpec;
+import org.apache.kafka.clients.consumer.OffsetAndMetadata;
+import org.apache.kafka.common.TopicPartition;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * Watches the consumer group from outside the poll threads, every few seconds (route watch-consumer-group):
+ * <ul>
+ *   <li>its lag per partition (end offset minus committed offset, the lag the group's commits promise),
+ *       as the gauge sensor_metrics_consumer_lag_records{topic,partition} and in the progress log;</li>
+ *   <li>as the readiness check {@code kafka-consumer-group}: DOWN while the broker cannot be reached, or
+ *       while none of this process's consumers has a partition assigned.</li>
+ * </ul>
+ * The assignment is read from the Kafka consumers' own metrics (JMX, {@code assigned-partitions}), since the
+ * consumers themselves may only be touched from their poll threads. Their client ids are Kafka's default,
+ * {@code consumer-<group>-<n>}, which is how this finds them.
+ */
+public class ConsumerGroupMonitor extends AbstractHealthCheck {
+
+    private static final Logger LOG = LoggerFactory.getLogger(ConsumerGroupMonitor.class);
+
+    private final Map<TopicPartition, AtomicLong> lagByPartition = new ConcurrentHashMap<>();
+    private String brokers;
+    private String topic;
+    private String groupId;
+    private long intervalMs = 5_000;
+    private Admin admin;
+    private volatile String problem = "consumer group not checked yet";
+    private volatile long totalLag = -1;
+
+    public ConsumerGroupMonitor() {
+        super("sensor-metrics", "kafka-consumer-group");
+    }
+
+    public void setBrokers(String brokers) {
+        this.brokers = brokers;
+    }
+
+    public void setTopic(String topic) {
+        this.topic = topic;
+    }
+
+    public void setGroupId(String groupId) {
+        this.groupId = groupId;
+    }
+
+    public void setIntervalMs(long intervalMs) {
+        this.intervalMs = intervalMs;
+    }
+
+    /** Readiness only: a broker outage is not fixed by restarting the consumer. */
+    @Override
+    public boolean isLiveness() {
+        return false;
+    }
+
+    /** Closes the admin client when the registry shuts down. */
+    public void close() {
+        if (admin != null) {
+            admin.close(Duration.ofSeconds(2));
+        }
+    }
+
+    /** The group's total lag at the last check, or -1 before the first successful one. */
+    public long getTotalLag() {
+        return totalLag;
+    }
+
+    @Override
+    protected void doCall(HealthCheckResultBuilder builder, Map<String, Object> options) {
+        builder.detail("topic", topic).detail("group.id", groupId).detail("lag", totalLag);
+        String current = problem;
+        if (current == null) {
+            builder.up();
+        } else {
+            builder.down().message(current);
+        }
+    }
+
+    /** Called every few seconds by the route watch-consumer-group. */
+    public void check() {
+        try {
+            if (admin == null) {
+                admin = Admin.create(adminConfig());
+            }
+            var partitions = admin.describeTopics(List.of(topic)).allTopicNames().get().get(topic).partitions();
+            Map<TopicPartition, OffsetSpec> latest = new HashMap<>();
+            partitions.forEach(p -> latest.put(new TopicPartition(topic, p.partition()), OffsetSpec.latest()));
+            var ends = admin.listOffsets(latest).all().get();
+            Map<TopicPartition, OffsetAndMetadata> committed =
+                    admin.listConsumerGroupOffsets(groupId).partitionsToOffsetAndMetadata().get();
+            long total = 0;
+            for (var end : ends.entrySet()) {
+                OffsetAndMetadata position = committed.get(end.getKey());
+                // a partition the group never committed counts from its start (what KAFKA_FROM_BEGINNING=true reads)
+                long lag = Math.max(0, end.getValue().offset() - (position == null ? 0 : position.offset()));
+                lagGauge(end.getKey()).set(lag);
+                total += lag;
+            }
+            totalLag = total;
+            int assigned = assignedPartitions();
+            problem = assigned > 0 ? null
+                    : "no partition of " + topic + " is assigned to this instance's consumers (group " + groupId
+                    + "): starting, rebalancing, or more members than partitions";
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        } catch (Exception e) {
+            Throwable cause = e.getCause() != null ? e.getCause() : e;
+            String message = "Kafka unreachable at " + brokers + ": " + cause.getClass().getSimpleName() + ": " + cause.getMessage();
+            if (!message.equals(problem)) {
+                LOG.warn("{}", message);
+            }
+            problem = message;
+        }
+    }
+
+    private Properties adminConfig() {
+        Properties config = new Properties();
+        config.put(AdminClientConfig.BOOTSTRAP_SERVERS_CONFIG, brokers);
+        config.put(AdminClientConfig.CLIENT_ID_CONFIG, "sensor-metrics-lag-monitor");
+        // a check never outlasts the next one
+        config.put(AdminClientConfig.DEFAULT_API_TIMEOUT_MS_CONFIG, (int) Math.max(2_000, intervalMs));
+        config.put(AdminClientConfig.REQUEST_TIMEOUT_MS_CONFIG, (int) Math.max(2_000, intervalMs));
+        return config;
+    }
+
+    private AtomicLong lagGauge(TopicPartition tp) {
+        return lagByPartition.computeIfAbsent(tp, key -> {
+            AtomicLong lag = new AtomicLong();
+            Gauge.builder("sensor.metrics.consumer.lag", lag, AtomicLong::get)
+                    .description("Records in the partition after the group's committed offset")
+                    .tag("topic", key.topic()).tag("partition", String.valueOf(key.partition()))
+                    .baseUnit("records").register(IngestProgress.meterRegistry(getCamelContext()));
+            return lag;
+        });
+    }
+
+    private int assignedPartitions() throws Exception {
+        MBeanServer server = ManagementFactory.getPlatformMBeanServer();
+        int assigned = 0;
+        for (ObjectName name : server.queryNames(new ObjectName("kafka.consumer:type=consumer-coordinator-metrics,*"), null)) {
+            String clientId = name.getKeyProperty("client-id");
+            if (clientId != null && clientId.startsWith("consumer-" + groupId + "-")) {
+                Object value = server.getAttribute(name, "assigned-partitions");
+                assigned += value instanceof Number n ? n.intValue() : 0;
+            }
+        }
+        return assigned;
+    }
+}

@@ -1,0 +1,191 @@
+package org.sensormetrics.consumer;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.time.Instant;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.TreeSet;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import org.junit.jupiter.api.Test;
+
+/**
+ * What an operator and a dashboard see over HTTP, on the real broker and database: health, Prometheus
+ * metrics (every one the Grafana dashboard queries), and the read API with its 400s.
+ */
+class OperateServiceTest {
+
+    private static final Duration CATCH_UP = Duration.ofMinutes(3);
+    private static final ObjectMapper JSON = new ObjectMapper();
+
+    @Test
+    void servesHealthMetricsAndTheReadApiAfterTraffic() throws Exception {
+        try (Pipeline p = Pipeline.scenario("operate", 3)) {
+            p.startService();
+            List<Map.Entry<String, byte[]>> records = new ArrayList<>();
+            Instant t0 = Instant.parse("2024-01-15T10:00:00Z");
+            for (int i = 0; i < 10; i++) {
+                records.add(Map.entry("s-a", utf8(LoadGenerator.reading("s-a", "a-" + i, t0.plusSeconds(i), i))));
+            }
+            records.add(Map.entry("s-b", utf8(LoadGenerator.reading("s-b", "b-0", t0, 100))));
+            records.add(Map.entry("s-b", utf8("not json")));
+            records.add(Map.entry("s-b", utf8("{\"sensor_id\":\"s-b\",\"event_id\":\"b-1\",\"timestamp\":\"yesterday\",\"value\":1}")));
+            p.send(records);
+            p.awaitCaughtUp(CATCH_UP);
+            p.assertExactlyOnce(11);
+
+            // lag reaches 0 on the service's own gauge, and every readiness check is UP
+            Pipeline.await("lag gauge 0 on every partition", Duration.ofSeconds(30), () -> Pipeline.safe(() -> {
+                String scrape = p.get("/observe/metrics").getValue();
+                return Pattern.compile("^sensor_metrics_consumer_lag_records\\{[^}]*} 0\\.0$", Pattern.MULTILINE)
+                        .matcher(scrape).results().count() == 3;
+            }));
+            var ready = p.get("/observe/health/ready");
+            assertEquals(200, ready.getKey(), ready.getValue());
+            JsonNode checks = JSON.readTree(ready.getValue()).get("checks");
+            for (String check : List.of("database", "kafka-consumer-group", "ingest")) {
+                assertEquals("UP", status(checks, check), ready.getValue());
+            }
+            assertEquals(200, p.get("/observe/health/live").getKey());
+
+            String scrape = p.get("/observe/metrics").getValue();
+            assertTrue(scrape.contains("\nsensor_metrics_events_stored_total 11.0"), scrape);
+            assertTrue(scrape.contains("\nsensor_metrics_records_rejected_total{reason=\"not_json\"} 1.0"), scrape);
+            assertTrue(scrape.contains("\nsensor_metrics_records_rejected_total{reason=\"invalid_timestamp\"} 1.0"), scrape);
+            Set<String> exposed = new TreeSet<>();
+            Pattern.compile("^([a-zA-Z_:][a-zA-Z0-9_:]*)", Pattern.MULTILINE).matcher(scrape).results()
+                    .forEach(m -> exposed.add(m.group(1)));
+            Set<String> queried = dashboardMetrics();
+            assertTrue(queried.size() >= 8, "the dashboard queries " + queried);
+            queried.removeAll(exposed);
+            assertEquals(Set.of(), queried, "metrics the Grafana dashboard queries but the service does not expose");
+
+            // read API: newest first, paging, time range, summary, rejected
+            JsonNode page = json(p.get("/api/metrics?sensorId=s-a&limit=3"));
+            assertEquals(3, page.size());
+            assertEquals("a-9", page.get(0).get("event_id").asText());
+            assertEquals("a-7", page.get(2).get("event_id").asText());
+            assertEquals("a-6", json(p.get("/api/metrics?sensorId=s-a&limit=1&offset=3")).get(0).get("event_id").asText());
+            JsonNode range = json(p.get("/api/metrics?sensorId=s-a&from=2024-01-15T10:00:02Z&to=2024-01-15T12:00:04%2B02:00"));
+            assertEquals(3, range.size(), range.toString()); // 10:00:02 to 10:00:04 UTC
+            assertEquals(11, json(p.get("/api/metrics")).size());
+
+            JsonNode summary = json(p.get("/api/metrics/summary?sensorId=s-a"));
+            assertEquals(10, summary.get("total_events").asLong());
+            assertEquals(t0, Instant.parse(summary.get("from").asText().replace("+00:00", "Z")));
+            assertEquals(t0.plusSeconds(9), Instant.parse(summary.get("to").asText().replace("+00:00", "Z")));
+            assertTrue(summary.get("lag_seconds").asDouble() > 0);
+            assertEquals(0, json(p.get("/api/metrics/summary?sensorId=nobody")).get("total_events").asLong());
+
+            JsonNode rejected = json(p.get("/api/rejected?limit=1"));
+            assertEquals(1, rejected.size());
+            assertTrue(rejected.get(0).get("reason").asText().startsWith("timestamp \"yesterday\""), rejected.toString());
+            assertEquals(2, json(p.get("/api/rejected")).size());
+
+            // bad parameters: 400, naming the parameter
+            assertBadRequest(p, "/api/metrics?limit=0", "limit");
+            assertBadRequest(p, "/api/metrics?limit=abc", "limit");
+            assertBadRequest(p, "/api/metrics?limit=1000000", "limit");
+            assertBadRequest(p, "/api/metrics?offset=-1", "offset");
+            assertBadRequest(p, "/api/metrics?from=yesterday", "from");
+            assertBadRequest(p, "/api/metrics/summary?to=2024-13-01T00:00:00Z", "to");
+            assertBadRequest(p, "/api/metrics?from=2024-02-01T00:00:00Z&to=2024-01-01T00:00:00Z", "from");
+            assertBadRequest(p, "/api/metrics?sensorId=" + "x".repeat(256), "sensorId");
+            assertBadRequest(p, "/api/rejected?limit=-5", "limit");
+            assertBadRequest(p, "/api/metrics?sensorId=a&sensorId=b", "sensorId");
+            assertEquals(404, p.get("/api/nothing").getKey());
+        }
+    }
+
+    @Test
+    void readinessIsDownWithTheReasonWhileTheDatabaseIsDownAndRecoversAlone() throws Exception {
+        try (Pipeline p = Pipeline.scenario("ready", 2)) {
+            p.startService();
+            LoadGenerator.Summary first = LoadGenerator.produce(p.load(10, 1_000));
+            p.awaitCaughtUp(CATCH_UP);
+            Pipeline.await("ready", Duration.ofSeconds(30), () -> Pipeline.safe(() -> p.get("/observe/health/ready").getKey() == 200));
+
+            Pipeline.postgres().stop();
+            try {
+                LoadGenerator.Summary second = LoadGenerator.produce(p.load(10, 1_000).withSeed(7));
+                Pipeline.await("readiness DOWN naming the database", Duration.ofSeconds(60), () -> Pipeline.safe(() -> {
+                    var ready = p.get("/observe/health/ready");
+                    JsonNode checks = JSON.readTree(ready.getValue()).get("checks");
+                    return ready.getKey() == 503 && "DOWN".equals(status(checks, "database"))
+                            && message(checks, "database").startsWith("PostgreSQL unreachable")
+                            && "DOWN".equals(status(checks, "ingest"));
+                }));
+                Pipeline.postgres().restart();
+                p.awaitCaughtUp(CATCH_UP);
+                Pipeline.await("ready again", Duration.ofSeconds(60), () -> Pipeline.safe(() -> p.get("/observe/health/ready").getKey() == 200));
+                p.assertExactlyOnce(first.valid() + second.valid());
+            } finally {
+                if (!Pipeline.safe(() -> p.count("SELECT 1") == 1)) {
+                    Pipeline.postgres().restart();
+                }
+            }
+        }
+    }
+
+    /** Metric names in the dashboard's PromQL: identifiers followed by a selector or a range. */
+    static Set<String> dashboardMetrics() throws Exception {
+        JsonNode dashboard = JSON.readTree(Files.readString(Path.of("deploy/grafana/sensor-metrics-dashboard.json")));
+        Set<String> names = new TreeSet<>();
+        Pattern metric = Pattern.compile("([a-zA-Z_:][a-zA-Z0-9_:]*)\\{");
+        for (JsonNode panel : dashboard.get("panels")) {
+            for (JsonNode target : panel.get("targets")) {
+                Matcher m = metric.matcher(target.get("expr").asText());
+                while (m.find()) {
+                    names.add(m.group(1));
+                }
+            }
+        }
+        return names;
+    }
+
+    private static void assertBadRequest(Pipeline p, String path, String parameter) throws Exception {
+        var response = p.get(path);
+        assertEquals(400, response.getKey(), path + " -> " + response.getValue());
+        JsonNode error = JSON.readTree(response.getValue());
+        assertEquals(parameter, error.get("parameter").asText(), response.getValue());
+        assertTrue(error.get("message").asText().startsWith(parameter + " "), response.getValue());
+    }
+
+    private static JsonNode json(Map.Entry<Integer, String> response) throws Exception {
+        assertEquals(200, response.getKey(), response.getValue());
+        return JSON.readTree(response.getValue());
+    }
+
+    private static String status(JsonNode checks, String name) {
+        for (JsonNode check : checks) {
+            if (name.equals(check.get("name").asText())) {
+                return check.get("status").asText();
+            }
+        }
+        return "missing";
+    }
+
+    private static String message(JsonNode checks, String name) {
+        for (JsonNode check : checks) {
+            if (name.equals(check.get("name").asText()) && check.has("message")) {
+                return check.get("message").asText();
+            }
+        }
+        return "";
+    }
+
+    private static byte[] utf8(String s) {
+        return s.getBytes(StandardCharsets.UTF_8);
+    }
+}
