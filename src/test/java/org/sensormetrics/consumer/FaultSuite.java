@@ -32,6 +32,8 @@ public final class FaultSuite {
         final List<ServiceProcess> services = new ArrayList<>();
         final Random random = new Random(7);
         final Map<String, String> env = new LinkedHashMap<>();
+        /** What a fault itself found wrong, beside the counts check() makes. */
+        final List<String> violations = new ArrayList<>();
         int restarts;
         int started;
 
@@ -56,6 +58,33 @@ public final class FaultSuite {
         void awaitSchema() throws InterruptedException {
             Pipeline.await("the service's schema", Duration.ofMinutes(2),
                     () -> Pipeline.safe(() -> p.count("SELECT count(*) FROM pg_class WHERE relname = 'rejected_events'") == 1));
+        }
+
+        /**
+         * Polls the first service's readiness until the named check is DOWN (503), and returns that check's
+         * message; records a violation when it does not happen within 15 s.
+         */
+        String awaitNotReady(String check) throws Exception {
+            int port = services.get(0).httpPort();
+            long deadline = System.nanoTime() + Duration.ofSeconds(15).toNanos();
+            String last = "no answer";
+            while (System.nanoTime() < deadline) {
+                try {
+                    var ready = Pipeline.get(port, "/observe/health/ready");
+                    last = ready.getKey() + " " + ready.getValue();
+                    var checks = new com.fasterxml.jackson.databind.ObjectMapper().readTree(ready.getValue()).get("checks");
+                    for (var c : checks) {
+                        if (ready.getKey() == 503 && check.equals(c.get("name").asText()) && "DOWN".equals(c.get("status").asText())) {
+                            return c.path("message").asText();
+                        }
+                    }
+                } catch (java.io.IOException e) {
+                    last = e.toString();
+                }
+                Thread.sleep(250);
+            }
+            violations.add("readiness check " + check + " not DOWN within 15 s (last: " + last + ")");
+            return last;
         }
 
         Path log(int n) {
@@ -87,7 +116,10 @@ public final class FaultSuite {
             new Scenario("pg-stop", 0, 0, 1, Map.of(), run -> {
                 run.sleep(2000, 3000);
                 Pipeline.postgres().stop();
-                Thread.sleep(20_000);
+                long stoppedAt = System.nanoTime();
+                String why = run.awaitNotReady("database");
+                System.out.println("pg-stop: readiness while PostgreSQL is down: " + why);
+                Thread.sleep(Math.max(0, 20_000 - (System.nanoTime() - stoppedAt) / 1_000_000));
                 Pipeline.postgres().restart();
             }),
             new Scenario("pg-kill9", 0, 0, 1, Map.of(), run -> {
@@ -217,7 +249,7 @@ public final class FaultSuite {
 
     static Result check(Run run, LoadGenerator.Options load, LoadGenerator.Summary sent, long startNanos) throws Exception {
         Pipeline p = run.p;
-        List<String> violations = new ArrayList<>();
+        List<String> violations = new ArrayList<>(run.violations);
         try {
             p.awaitCaughtUp(Duration.ofMinutes(5));
         } catch (AssertionError e) {
