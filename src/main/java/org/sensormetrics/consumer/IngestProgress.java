@@ -46,7 +46,7 @@ public class IngestProgress extends AbstractHealthCheck {
     private final AtomicInteger consecutiveFailures = new AtomicInteger();
     private volatile String lastFailure;
     private volatile MeterRegistry meters;
-    private ConsumerGroupMonitor consumerGroup;
+    private KafkaConsumerGroup consumerGroup;
     private long retryInitialMs = 500;
     private long retryMaxMs = 30_000;
     private long progressIntervalMs = 5_000;
@@ -87,7 +87,7 @@ public class IngestProgress extends AbstractHealthCheck {
     }
 
     /** Where the progress line reads the group's lag from. */
-    public void setConsumerGroup(ConsumerGroupMonitor consumerGroup) {
+    public void setConsumerGroup(KafkaConsumerGroup consumerGroup) {
         this.consumerGroup = consumerGroup;
     }
 

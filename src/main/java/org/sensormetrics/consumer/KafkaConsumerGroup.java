@@ -7,6 +7,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.Properties;
 import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.ExecutionException;
 import java.util.concurrent.atomic.AtomicLong;
 
 import javax.management.MBeanServer;
@@ -20,11 +21,23 @@ import org.apache.kafka.clients.admin.AdminClientConfig;
 import org.apache.kafka.clients.admin.OffsetSpec;
 import org.apache.kafka.clients.consumer.OffsetAndMetadata;
 import org.apache.kafka.common.TopicPartition;
+import org.apache.kafka.common.errors.GroupNotEmptyException;
+import org.apache.kafka.common.errors.UnknownTopicOrPartitionException;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * Watches the consumer group from outside the poll threads, every few seconds (route watch-consumer-group):
+ * The service's view of its Kafka consumer group, through Kafka's admin client, away from the consumers'
+ * poll threads.
+ *
+ * <p>Once, before the ingest route starts ({@link #prepare()}), it makes KAFKA_FROM_BEGINNING=false safe to
+ * combine with rewinds. The consumer always runs with auto.offset.reset=earliest, because a rewind after a
+ * failed batch seeks to the committed offsets and, on a partition with none yet, "latest" would skip the
+ * failed records. "Start from the end" is therefore done here: every partition of the topic that has no
+ * committed offset in the group gets its current end offset committed. Partitions that already have one
+ * keep it. If other members are already consuming, the group owns its offsets and this does nothing.
+ *
+ * <p>Then every few seconds ({@link #check()}, route watch-consumer-group) it reads:
  * <ul>
  *   <li>its lag per partition (end offset minus committed offset, the lag the group's commits promise),
  *       as the gauge sensor_metrics_consumer_lag_records{topic,partition} and in the progress log;</li>
@@ -35,20 +48,21 @@ import org.slf4j.LoggerFactory;
  * consumers themselves may only be touched from their poll threads. Their client ids are Kafka's default,
  * {@code consumer-<group>-<n>}, which is how this finds them.
  */
-public class ConsumerGroupMonitor extends AbstractHealthCheck {
+public class KafkaConsumerGroup extends AbstractHealthCheck {
 
-    private static final Logger LOG = LoggerFactory.getLogger(ConsumerGroupMonitor.class);
+    private static final Logger LOG = LoggerFactory.getLogger(KafkaConsumerGroup.class);
 
     private final Map<TopicPartition, AtomicLong> lagByPartition = new ConcurrentHashMap<>();
     private String brokers;
     private String topic;
     private String groupId;
+    private boolean fromBeginning;
     private long intervalMs = 5_000;
     private Admin admin;
     private volatile String problem = "consumer group not checked yet";
     private volatile long totalLag = -1;
 
-    public ConsumerGroupMonitor() {
+    public KafkaConsumerGroup() {
         super("sensor-metrics", "kafka-consumer-group");
     }
 
@@ -64,6 +78,10 @@ public class ConsumerGroupMonitor extends AbstractHealthCheck {
         this.groupId = groupId;
     }
 
+    public void setFromBeginning(boolean fromBeginning) {
+        this.fromBeginning = fromBeginning;
+    }
+
     public void setIntervalMs(long intervalMs) {
         this.intervalMs = intervalMs;
     }
@@ -72,6 +90,49 @@ public class ConsumerGroupMonitor extends AbstractHealthCheck {
     @Override
     public boolean isLiveness() {
         return false;
+    }
+
+    /**
+     * Before the ingest route starts (route prepare-database-then-start-ingest): with
+     * KAFKA_FROM_BEGINNING=false, commits the current end offset of every partition that has no committed
+     * offset in the group yet.
+     */
+    public void prepare() throws InterruptedException, ExecutionException {
+        if (fromBeginning) {
+            return;
+        }
+        Admin admin = admin();
+        Map<TopicPartition, Long> ends;
+        try {
+            ends = endOffsets(admin);
+        } catch (ExecutionException e) {
+            if (e.getCause() instanceof UnknownTopicOrPartitionException) {
+                LOG.info("Topic {} does not exist yet: the group will read it from its first record", topic);
+                return;
+            }
+            throw e;
+        }
+        Map<TopicPartition, OffsetAndMetadata> committed =
+                admin.listConsumerGroupOffsets(groupId).partitionsToOffsetAndMetadata().get();
+        Map<TopicPartition, OffsetAndMetadata> starts = new HashMap<>();
+        ends.forEach((tp, end) -> {
+            if (committed.get(tp) == null) {
+                starts.put(tp, new OffsetAndMetadata(end));
+            }
+        });
+        if (starts.isEmpty()) {
+            return;
+        }
+        try {
+            admin.alterConsumerGroupOffsets(groupId, starts).all().get();
+            LOG.info("KAFKA_FROM_BEGINNING=false: group {} starts {} partition(s) of {} at their current end", groupId,
+                    starts.size(), topic);
+        } catch (ExecutionException e) {
+            if (!(e.getCause() instanceof GroupNotEmptyException)) {
+                throw e;
+            }
+            LOG.info("Group {} already has active members; keeping its offsets", groupId);
+        }
     }
 
     /** Closes the admin client when the registry shuts down. */
@@ -100,20 +161,15 @@ public class ConsumerGroupMonitor extends AbstractHealthCheck {
     /** Called every few seconds by the route watch-consumer-group. */
     public void check() {
         try {
-            if (admin == null) {
-                admin = Admin.create(adminConfig());
-            }
-            var partitions = admin.describeTopics(List.of(topic)).allTopicNames().get().get(topic).partitions();
-            Map<TopicPartition, OffsetSpec> latest = new HashMap<>();
-            partitions.forEach(p -> latest.put(new TopicPartition(topic, p.partition()), OffsetSpec.latest()));
-            var ends = admin.listOffsets(latest).all().get();
+            Admin admin = admin();
+            Map<TopicPartition, Long> ends = endOffsets(admin);
             Map<TopicPartition, OffsetAndMetadata> committed =
                     admin.listConsumerGroupOffsets(groupId).partitionsToOffsetAndMetadata().get();
             long total = 0;
             for (var end : ends.entrySet()) {
                 OffsetAndMetadata position = committed.get(end.getKey());
                 // a partition the group never committed counts from its start (what KAFKA_FROM_BEGINNING=true reads)
-                long lag = Math.max(0, end.getValue().offset() - (position == null ? 0 : position.offset()));
+                long lag = Math.max(0, end.getValue() - (position == null ? 0 : position.offset()));
                 lagGauge(end.getKey()).set(lag);
                 total += lag;
             }
@@ -126,12 +182,29 @@ public class ConsumerGroupMonitor extends AbstractHealthCheck {
             Thread.currentThread().interrupt();
         } catch (Exception e) {
             Throwable cause = e.getCause() != null ? e.getCause() : e;
-            String message = "Kafka unreachable at " + brokers + ": " + cause.getClass().getSimpleName() + ": " + cause.getMessage();
+            String message = cause instanceof UnknownTopicOrPartitionException ? "topic " + topic + " does not exist yet"
+                    : "Kafka unreachable at " + brokers + ": " + cause.getClass().getSimpleName() + ": " + cause.getMessage();
             if (!message.equals(problem)) {
                 LOG.warn("{}", message);
             }
             problem = message;
         }
+    }
+
+    private Map<TopicPartition, Long> endOffsets(Admin admin) throws InterruptedException, ExecutionException {
+        Map<TopicPartition, OffsetSpec> latest = new HashMap<>();
+        admin.describeTopics(List.of(topic)).allTopicNames().get().get(topic).partitions()
+                .forEach(p -> latest.put(new TopicPartition(topic, p.partition()), OffsetSpec.latest()));
+        Map<TopicPartition, Long> ends = new HashMap<>();
+        admin.listOffsets(latest).all().get().forEach((tp, info) -> ends.put(tp, info.offset()));
+        return ends;
+    }
+
+    private synchronized Admin admin() {
+        if (admin == null) {
+            admin = Admin.create(adminConfig());
+        }
+        return admin;
     }
 
     private Properties adminConfig() {
