@@ -9,8 +9,10 @@ import java.time.Instant;
 import java.time.OffsetDateTime;
 import java.time.format.DateTimeFormatter;
 import java.time.temporal.ChronoUnit;
+import java.util.ArrayList;
 import java.util.Base64;
 import java.util.LinkedHashMap;
+import java.util.List;
 import java.util.Map;
 
 import com.fasterxml.jackson.core.JsonProcessingException;
@@ -19,10 +21,11 @@ import com.fasterxml.jackson.core.JsonFactory;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import org.apache.camel.Exchange;
+import org.apache.camel.Message;
 import org.apache.camel.component.kafka.KafkaConstants;
 
 /**
- * Turns one Kafka record into one row for store-batch.sql: either a reading (event_id, sensor_id,
+ * Turns each Kafka record of a batch into one row for store-batch.sql: either a reading (event_id, sensor_id,
  * event_time_us, value) or a rejection (payload and reason). It never throws for bad input, so a poison
  * record is recorded instead of failing (and endlessly rewinding) its batch.
  *
@@ -57,11 +60,19 @@ public class SensorReadingValidator {
     }
 
     /**
-     * @param record one record of the Kafka batch: the split hands each record exchange over as the body
-     *               (typed Object, since Camel would bind a parameter of type Exchange to the split's own)
+     * The aggregate step: one row per record of the Kafka batch, in the batch's order.
+     *
+     * @param records the batch's record exchanges (the body of the consumer's batch exchange)
      */
-    public Map<String, Object> toRow(Object record) {
-        var message = ((Exchange) record).getMessage();
+    public List<Map<String, Object>> toRows(List<?> records) {
+        List<Map<String, Object>> rows = new ArrayList<>(records.size());
+        for (Object record : records) {
+            rows.add(toRow(((Exchange) record).getMessage()));
+        }
+        return rows;
+    }
+
+    private Map<String, Object> toRow(Message message) {
         Map<String, Object> row = new LinkedHashMap<>();
         row.put("kafka_topic", message.getHeader(KafkaConstants.TOPIC, String.class));
         row.put("kafka_partition", message.getHeader(KafkaConstants.PARTITION, Integer.class));

@@ -108,6 +108,11 @@ public final class Benchmark {
                 }
                 Thread.sleep(100);
             }
+            // where the time went, from the service's own metrics: its CPU, and the poll threads' time in the transaction
+            String scrape = Pipeline.get(service.httpPort(), "/observe/metrics").getValue();
+            results.put("service CPU", String.format("%.1f s", metric(scrape, "process_cpu_time_ns_total") / 1e9));
+            results.put("time in transactions", String.format("%.1f s over %,.0f batches (all poll threads)",
+                    metric(scrape, "sensor_metrics_batch_insert_seconds_sum"), metric(scrape, "sensor_metrics_batch_insert_seconds_count")));
         } finally {
             sampler.interrupt();
             service.stop();
@@ -221,6 +226,12 @@ public final class Benchmark {
         }
     }
 
+
+    /** The value of an untagged (or the first) sample of a metric in a Prometheus scrape; 0 when absent. */
+    static double metric(String scrape, String name) {
+        var m = java.util.regex.Pattern.compile("^" + name + "(\\{[^}]*})? (\\S+)$", java.util.regex.Pattern.MULTILINE).matcher(scrape);
+        return m.find() ? Double.parseDouble(m.group(2)) : 0;
+    }
 
     private static String env(String name, String fallback) {
         String v = System.getenv(name);
