@@ -138,6 +138,21 @@ class OperateServiceTest {
         }
     }
 
+    @Test
+    void readinessNamesAnUnreachableBroker() throws Exception {
+        int closedPort = EmbeddedPostgres.freePort();
+        try (Pipeline p = Pipeline.scenario("nobroker", 1).set("kafka.brokers", "127.0.0.1:" + closedPort)) {
+            p.startService();
+            Pipeline.await("readiness DOWN naming the broker", Duration.ofSeconds(60), () -> Pipeline.safe(() -> {
+                var ready = p.get("/observe/health/ready");
+                return ready.getKey() == 503
+                        && message(JSON.readTree(ready.getValue()).get("checks"), "kafka-consumer-group")
+                                .startsWith("Kafka unreachable at 127.0.0.1:" + closedPort);
+            }));
+            assertEquals(200, p.get("/observe/health/live").getKey(), "alive: restarting would not bring the broker back");
+        }
+    }
+
     /** Metric names in the dashboard's PromQL: identifiers followed by a selector or a range. */
     static Set<String> dashboardMetrics() throws Exception {
         JsonNode dashboard = JSON.readTree(Files.readString(Path.of("deploy/grafana/sensor-metrics-dashboard.json")));
