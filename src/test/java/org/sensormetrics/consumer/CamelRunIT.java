@@ -46,7 +46,9 @@ class CamelRunIT {
                 p.assertExactlyOnce(sent.valid());
                 // the same HTTP side on PORT: read API, readiness, the service's own metrics
                 assertTrue(Pipeline.get(port, "/api/metrics/summary").getValue().contains("\"total_events\" : " + sent.valid()));
-                assertEquals(200, Pipeline.get(port, "/observe/health/ready").getKey());
+                // readiness follows the group within one check (LAG_INTERVAL_MS, 5 s)
+                Pipeline.await("readiness UP", Duration.ofSeconds(30),
+                        () -> Pipeline.safe(() -> Pipeline.get(port, "/observe/health/ready").getKey() == 200));
                 assertTrue(Pipeline.get(port, "/observe/metrics").getValue().contains("sensor_metrics_events_stored_total"));
             } finally {
                 camel.destroy();

@@ -14,6 +14,7 @@ import org.apache.kafka.clients.admin.OffsetSpec;
 import org.apache.kafka.common.TopicPartition;
 import org.apache.kafka.common.test.KafkaClusterTestKit;
 import org.apache.kafka.common.test.TestKitNodes;
+import org.apache.kafka.common.utils.Exit;
 
 /** A real single-node Apache Kafka (KRaft, broker and controller in one) inside this JVM. */
 public final class EmbeddedKafka implements AutoCloseable {
@@ -25,6 +26,11 @@ public final class EmbeddedKafka implements AutoCloseable {
     }
 
     public static EmbeddedKafka start() throws Exception {
+        // Kafka's server code exits or halts the JVM on errors it deems fatal (Exit.exit/halt). In a test JVM
+        // that closes a broker it restarted, that would end the JVM with a non-zero status after every test
+        // passed (Surefire then reports "Error occurred in starting fork"); here it is only printed.
+        Exit.setExitProcedure((status, message) -> System.err.println("Kafka asked to exit(" + status + "): " + message));
+        Exit.setHaltProcedure((status, message) -> System.err.println("Kafka asked to halt(" + status + "): " + message));
         KafkaClusterTestKit cluster = new KafkaClusterTestKit.Builder(
                 new TestKitNodes.Builder().setCombined(true).setNumBrokerNodes(1).setNumControllerNodes(1).build())
                 .setConfigProp("offsets.topic.replication.factor", "1")
