@@ -46,7 +46,6 @@ public class IngestProgress extends AbstractHealthCheck {
     private final AtomicInteger consecutiveFailures = new AtomicInteger();
     private volatile String lastFailure;
     private volatile MeterRegistry meters;
-    private KafkaConsumerGroup consumerGroup;
     private long retryInitialMs = 500;
     private long retryMaxMs = 30_000;
     private long progressIntervalMs = 5_000;
@@ -84,11 +83,6 @@ public class IngestProgress extends AbstractHealthCheck {
 
     public void setProgressIntervalMs(long progressIntervalMs) {
         this.progressIntervalMs = progressIntervalMs;
-    }
-
-    /** Where the progress line reads the group's lag from. */
-    public void setConsumerGroup(KafkaConsumerGroup consumerGroup) {
-        this.consumerGroup = consumerGroup;
     }
 
     /** Inside the transaction, after store-batch.sql: remember this batch's counts until it commits. */
@@ -192,7 +186,11 @@ public class IngestProgress extends AbstractHealthCheck {
                 return;
             }
             long total = stored.get();
-            long lag = consumerGroup == null ? -1 : consumerGroup.getTotalLag();
+            // looked up, not injected: the YAML DSL creates every bean twice (decisions.md 10), and an injected
+            // reference could be the first, discarded, instance that no route ever calls
+            KafkaConsumerGroup group = getCamelContext() == null ? null
+                    : getCamelContext().getRegistry().findSingleByType(KafkaConsumerGroup.class);
+            long lag = group == null ? -1 : group.getTotalLag();
             LOG.info("Progress: stored {} ({} events/s), duplicates skipped {}, rejected {}, batches {}, failed batches {}, lag {}",
                     total, (total - storedAtLastLog) * 1000 / Math.max(1, elapsedMs), duplicates.get(), rejected.get(),
                     batches.get(), failures.get(), lag < 0 ? "unknown" : lag);
