@@ -2,8 +2,8 @@ package org.sensormetrics.consumer;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.sensormetrics.consumer.Pipeline.utf8;
 
-import java.nio.charset.StandardCharsets;
 import java.sql.ResultSet;
 import java.time.Duration;
 import java.time.Instant;
@@ -217,10 +217,6 @@ class IngestRouteTest {
             b.append(c);
         }
         return b.append('"').toString();
-    }
-
-    private static byte[] utf8(String s) {
-        return s.getBytes(StandardCharsets.UTF_8);
     }
 
 }

@@ -186,6 +186,10 @@ final class Pipeline implements AutoCloseable {
         }
     }
 
+    static byte[] utf8(String s) {
+        return s.getBytes(java.nio.charset.StandardCharsets.UTF_8);
+    }
+
     /** GET on the in-process service's HTTP port: the status code, then the body. */
     Map.Entry<Integer, String> get(String pathAndQuery) throws IOException, InterruptedException {
         return get(httpPort, pathAndQuery);

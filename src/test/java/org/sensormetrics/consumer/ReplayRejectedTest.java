@@ -1,8 +1,8 @@
 package org.sensormetrics.consumer;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.sensormetrics.consumer.Pipeline.utf8;
 
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
@@ -68,9 +68,5 @@ class ReplayRejectedTest {
             assertEquals(3, p.progress().getDuplicates(), "the second replay skipped, not stored again");
             assertEquals(3, p.count("SELECT count(*) FROM rejected_events"), "the original rejections stay on record");
         }
-    }
-
-    private static byte[] utf8(String s) {
-        return s.getBytes(StandardCharsets.UTF_8);
     }
 }
