@@ -14,6 +14,7 @@ import javax.management.MBeanServer;
 import javax.management.ObjectName;
 
 import io.micrometer.core.instrument.Gauge;
+import org.apache.camel.component.kafka.KafkaComponent;
 import org.apache.camel.health.HealthCheckResultBuilder;
 import org.apache.camel.impl.health.AbstractHealthCheck;
 import org.apache.kafka.clients.admin.Admin;
@@ -209,6 +210,12 @@ public class KafkaConsumerGroup extends AbstractHealthCheck {
 
     private Properties adminConfig() {
         Properties config = new Properties();
+        // the connection settings the routes' consumers get from camel.component.kafka.* (TLS, SASL, ...),
+        // so the admin client reaches the broker wherever they do
+        Properties consumer = getCamelContext().getComponent("kafka", KafkaComponent.class).getConfiguration()
+                .createConsumerProperties();
+        consumer.stringPropertyNames().stream().filter(AdminClientConfig.configNames()::contains)
+                .forEach(name -> config.put(name, consumer.get(name)));
         config.put(AdminClientConfig.BOOTSTRAP_SERVERS_CONFIG, brokers);
         config.put(AdminClientConfig.CLIENT_ID_CONFIG, "sensor-metrics-lag-monitor");
         // a check never outlasts the next one

@@ -153,6 +153,18 @@ class OperateServiceTest {
         }
     }
 
+    @Test
+    void theConsumerGroupCheckConnectsLikeTheConsumers() throws Exception {
+        // TLS against the plaintext test broker: if the admin client took the component's security settings,
+        // it cannot connect either, and says so (instead of "no partition assigned")
+        try (Pipeline p = Pipeline.scenario("tls", 1).set("camel.component.kafka.security-protocol", "SSL")) {
+            p.startService();
+            Pipeline.await("readiness DOWN naming the broker", Duration.ofSeconds(60), () -> Pipeline.safe(() ->
+                    message(JSON.readTree(p.get("/observe/health/ready").getValue()).get("checks"), "kafka-consumer-group")
+                            .startsWith("Kafka unreachable")));
+        }
+    }
+
     /** Metric names in the dashboard's PromQL: identifiers followed by a selector or a range. */
     static Set<String> dashboardMetrics() throws Exception {
         JsonNode dashboard = JSON.readTree(Files.readString(Path.of("deploy/grafana/sensor-metrics-dashboard.json")));
