@@ -11,13 +11,19 @@ import java.time.Instant;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
+import java.util.Properties;
 import java.util.Set;
 import java.util.TreeSet;
+import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
+import org.apache.kafka.clients.consumer.ConsumerConfig;
+import org.apache.kafka.clients.consumer.KafkaConsumer;
+import org.apache.kafka.clients.consumer.RangeAssignor;
+import org.apache.kafka.common.serialization.ByteArrayDeserializer;
 import org.junit.jupiter.api.Test;
 
 /**
@@ -150,6 +156,43 @@ class OperateServiceTest {
                                 .startsWith("Kafka unreachable at 127.0.0.1:" + closedPort);
             }));
             assertEquals(200, p.get("/observe/health/live").getKey(), "alive: restarting would not bring the broker back");
+        }
+    }
+
+    @Test
+    void readinessIsDownWhileThisInstanceHasNoPartition() throws Exception {
+        try (Pipeline p = Pipeline.scenario("idle", 1).set("consumer.threads", "1")) {
+            // another member of the group holds the only partition: the range assignor gives it to the
+            // member id that sorts first, and "a-..." sorts before the service's "consumer-..."
+            Properties props = new Properties();
+            props.put(ConsumerConfig.BOOTSTRAP_SERVERS_CONFIG, Pipeline.kafka().bootstrapServers());
+            props.put(ConsumerConfig.GROUP_ID_CONFIG, p.group);
+            props.put(ConsumerConfig.CLIENT_ID_CONFIG, "a-partition-holder");
+            props.put(ConsumerConfig.PARTITION_ASSIGNMENT_STRATEGY_CONFIG, RangeAssignor.class.getName());
+            props.put(ConsumerConfig.ENABLE_AUTO_COMMIT_CONFIG, "false");
+            AtomicBoolean holding = new AtomicBoolean(true);
+            Thread holder = new Thread(() -> {
+                try (var other = new KafkaConsumer<>(props, new ByteArrayDeserializer(), new ByteArrayDeserializer())) {
+                    other.subscribe(List.of(p.topic));
+                    while (holding.get()) {
+                        other.poll(Duration.ofMillis(200));
+                    }
+                }
+            });
+            holder.start();
+            try {
+                p.startService();
+                Pipeline.await("readiness DOWN: no partition here", Duration.ofSeconds(90), () -> Pipeline.safe(() -> {
+                    var ready = p.get("/observe/health/ready");
+                    return ready.getKey() == 503 && message(JSON.readTree(ready.getValue()).get("checks"), "kafka-consumer-group")
+                            .startsWith("no partition of " + p.topic + " is assigned to this instance");
+                }));
+            } finally {
+                holding.set(false);
+                holder.join(30_000);
+            }
+            // the other member left: the partition comes here, and so does readiness
+            Pipeline.await("readiness UP", Duration.ofSeconds(90), () -> Pipeline.safe(() -> p.get("/observe/health/ready").getKey() == 200));
         }
     }
 
