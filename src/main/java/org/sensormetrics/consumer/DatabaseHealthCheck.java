@@ -10,7 +10,8 @@ import org.apache.camel.impl.health.AbstractHealthCheck;
 
 /**
  * Readiness check {@code database}: DOWN, with the driver's reason, while PostgreSQL cannot be reached
- * through the pool the routes use (the registry's one DataSource). Readiness only: restarting the consumer does not bring a database back.
+ * through the pool the routes use (the registry's one DataSource). Readiness only: restarting the
+ * consumer does not bring a database back.
  */
 public class DatabaseHealthCheck extends AbstractHealthCheck {
 
@@ -44,11 +45,7 @@ public class DatabaseHealthCheck extends AbstractHealthCheck {
                 builder.down().message("PostgreSQL did not answer within " + timeoutSeconds + " s");
             }
         } catch (Exception e) {
-            Throwable cause = e;
-            while (cause.getCause() != null && cause.getCause() != cause) {
-                cause = cause.getCause();
-            }
-            builder.down().message("PostgreSQL unreachable: " + cause.getClass().getSimpleName() + ": " + cause.getMessage());
+            builder.down().message("PostgreSQL unreachable: " + IngestProgress.rootMessage(e));
         }
     }
 }

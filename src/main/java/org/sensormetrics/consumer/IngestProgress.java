@@ -39,7 +39,6 @@ public class IngestProgress extends AbstractHealthCheck {
 
     private final AtomicLong stored = new AtomicLong();
     private final AtomicLong duplicates = new AtomicLong();
-    private final AtomicLong rejected = new AtomicLong();
     private final Map<String, AtomicLong> rejectedByReason = new ConcurrentHashMap<>();
     private final AtomicLong batches = new AtomicLong();
     private final AtomicLong failures = new AtomicLong();
@@ -106,10 +105,7 @@ public class IngestProgress extends AbstractHealthCheck {
         if (counts != null) {
             stored.addAndGet(counts.stored());
             duplicates.addAndGet(counts.duplicates());
-            counts.rejectedByReason().forEach((reason, n) -> {
-                rejected.addAndGet(n);
-                rejectedCounter(reason).addAndGet(n);
-            });
+            counts.rejectedByReason().forEach((reason, n) -> rejectedCounter(reason).addAndGet(n));
         }
         registerMeters();
         batches.incrementAndGet();
@@ -127,9 +123,10 @@ public class IngestProgress extends AbstractHealthCheck {
         long delay = Math.min(retryMaxMs, retryInitialMs << Math.min(attempt - 1, 20));
         Exception cause = exchange.getException() != null ? exchange.getException()
                 : exchange.getProperty(Exchange.EXCEPTION_CAUGHT, Exception.class);
-        lastFailure = (cause == null ? "unknown" : rootMessage(cause)) + " (next attempt in " + delay + " ms)";
+        String why = cause == null ? "unknown" : rootMessage(cause);
+        lastFailure = why + " (next attempt in " + delay + " ms)";
         LOG.warn("Batch failed and was rolled back, nothing committed (attempt {}): {}. Waiting {} ms, then re-reading from the last committed offsets",
-                attempt, cause == null ? "unknown" : rootMessage(cause), delay);
+                attempt, why, delay);
         TimeUnit.MILLISECONDS.sleep(delay);
     }
 
@@ -192,14 +189,15 @@ public class IngestProgress extends AbstractHealthCheck {
                     : getCamelContext().getRegistry().findSingleByType(KafkaConsumerGroup.class);
             long lag = group == null ? -1 : group.getTotalLag();
             LOG.info("Progress: stored {} ({} events/s), duplicates skipped {}, rejected {}, batches {}, failed batches {}, lag {}",
-                    total, (total - storedAtLastLog) * 1000 / Math.max(1, elapsedMs), duplicates.get(), rejected.get(),
+                    total, (total - storedAtLastLog) * 1000 / Math.max(1, elapsedMs), duplicates.get(), getRejected(),
                     batches.get(), failures.get(), lag < 0 ? "unknown" : lag);
             storedAtLastLog = total;
             lastLogNanos = now;
         }
     }
 
-    private static String rootMessage(Throwable t) {
+    /** The innermost cause, as "SimpleClassName: message" (what a failed batch or health check reports). */
+    static String rootMessage(Throwable t) {
         while (t.getCause() != null && t.getCause() != t) {
             t = t.getCause();
         }
@@ -215,7 +213,7 @@ public class IngestProgress extends AbstractHealthCheck {
     }
 
     public long getRejected() {
-        return rejected.get();
+        return rejectedByReason.values().stream().mapToLong(AtomicLong::get).sum();
     }
 
     public long getFailures() {
