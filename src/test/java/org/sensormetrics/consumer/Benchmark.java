@@ -30,7 +30,7 @@ import org.postgresql.PGConnection;
  */
 public final class Benchmark {
 
-    private static final Pattern HEAP_USED = Pattern.compile("used (\\d+)K");
+    private static final Pattern HEAP_USED = Pattern.compile("^jvm_memory_used_bytes\\{area=\"heap\"[^}]*} (\\S+)$", Pattern.MULTILINE);
 
     private Benchmark() {
     }
@@ -67,20 +67,22 @@ public final class Benchmark {
         }
         Path log = Path.of("target/benchmark-service.log");
         Files.deleteIfExists(log);
-        ServiceProcess service = ServiceProcess.start(p, log, xmx, Map.of());
-        Sampler sampler = new Sampler(service.pid());
+        // e.g. BENCH_SERVICE_JAVA_OPTIONS=-XX:StartFlightRecording=filename=target/service.jfr to profile the service
+        String javaOptions = env("BENCH_SERVICE_JAVA_OPTIONS", "");
+        ServiceProcess service = ServiceProcess.start(p, log, xmx, javaOptions.isEmpty() ? Map.of() : Map.of("JAVA_TOOL_OPTIONS", javaOptions));
+        Sampler sampler = new Sampler(service);
         sampler.start();
         long firstCommitNanos = 0;
         long lastNanos;
+        CpuTimes atFirstCommit = null;
+        CpuTimes atEnd;
         try {
             if (steady) {
                 // latency counts from the first event: start producing once every partition is assigned
                 Pipeline.await("consumer group stable", Duration.ofMinutes(2), () -> Pipeline.safe(() -> {
-                    try (var admin = Pipeline.kafka().admin()) {
-                        var g = admin.describeConsumerGroups(java.util.List.of(p.group)).all().get().get(p.group);
-                        return g.groupState() == org.apache.kafka.common.GroupState.STABLE
-                                && g.members().stream().mapToInt(m -> m.assignment().topicPartitions().size()).sum() == 12;
-                    }
+                    var g = p.admin().describeConsumerGroups(java.util.List.of(p.group)).all().get().get(p.group);
+                    return g.groupState() == org.apache.kafka.common.GroupState.STABLE
+                            && g.members().stream().mapToInt(m -> m.assignment().topicPartitions().size()).sum() == 12;
                 }));
                 System.out.printf("Warm-up: %,d events/s for %d s (not measured) ...%n", rate, warmup);
                 System.out.println(LoadGenerator.produce(warmupLoad));
@@ -94,9 +96,11 @@ public final class Benchmark {
                 long now = System.nanoTime();
                 if (firstCommitNanos == 0 && lag < p.produced()) {
                     firstCommitNanos = now;
+                    atFirstCommit = CpuTimes.read(service.pid());
                 }
                 if (lag == 0 && p.produced() >= expected) {
                     lastNanos = now;
+                    atEnd = CpuTimes.read(service.pid());
                     break;
                 }
                 if (now - lastPrint > TimeUnit.SECONDS.toNanos(5)) {
@@ -110,7 +114,7 @@ public final class Benchmark {
             }
             // where the time went, from the service's own metrics: its CPU, and the poll threads' time in the transaction
             String scrape = Pipeline.get(service.httpPort(), "/observe/metrics").getValue();
-            results.put("service CPU", String.format("%.1f s", metric(scrape, "process_cpu_time_ns_total") / 1e9));
+            results.put("CPU while timed", atEnd.minus(atFirstCommit).toString());
             results.put("time in transactions", String.format("%.1f s over %,.0f batches (all poll threads)",
                     metric(scrape, "sensor_metrics_batch_insert_seconds_sum"), metric(scrape, "sensor_metrics_batch_insert_seconds_count")));
         } finally {
@@ -189,38 +193,105 @@ public final class Benchmark {
         }
     }
 
-    /** Peak resident set (VmHWM) and peak used heap (jcmd GC.heap_info) of the service process. */
+    /**
+     * CPU seconds used so far by the service, by PostgreSQL (all its processes), by this JVM (the broker and the
+     * lag polling), and by the whole machine (busy and idle): where the cores went while the service was timed.
+     */
+    private record CpuTimes(double service, double postgres, double benchmark, double busy, double idle) {
+
+        private static final double TICK = 100.0; // USER_HZ on Linux
+
+        static CpuTimes read(long servicePid) throws java.io.IOException {
+            double postgres = 0;
+            try (var procs = Files.list(Path.of("/proc"))) {
+                for (Path proc : (Iterable<Path>) procs::iterator) {
+                    String name = proc.getFileName().toString();
+                    if (name.chars().allMatch(Character::isDigit)) {
+                        String stat = readQuietly(proc.resolve("stat"));
+                        if (stat.contains("(postgres)")) {
+                            postgres += processSeconds(stat);
+                        }
+                    }
+                }
+            }
+            String[] cpu = Files.readAllLines(Path.of("/proc/stat")).get(0).trim().split("\\s+");
+            double busy = 0;
+            for (int i = 1; i < cpu.length; i++) {
+                if (i != 4 && i != 5) { // idle, iowait
+                    busy += Long.parseLong(cpu[i]) / TICK;
+                }
+            }
+            double idle = (Long.parseLong(cpu[4]) + Long.parseLong(cpu[5])) / TICK;
+            return new CpuTimes(processSeconds(readQuietly(Path.of("/proc/" + servicePid + "/stat"))), postgres,
+                    processSeconds(readQuietly(Path.of("/proc/self/stat"))), busy, idle);
+        }
+
+        /** utime + stime of a /proc/PID/stat line (fields 14 and 15, counted after the command name). */
+        private static double processSeconds(String stat) {
+            if (stat.isEmpty()) {
+                return 0;
+            }
+            String[] f = stat.substring(stat.lastIndexOf(')') + 2).split(" ");
+            return (Long.parseLong(f[11]) + Long.parseLong(f[12])) / TICK;
+        }
+
+        private static String readQuietly(Path file) {
+            try {
+                return Files.readString(file);
+            } catch (java.io.IOException processGone) {
+                return "";
+            }
+        }
+
+        CpuTimes minus(CpuTimes start) {
+            return new CpuTimes(service - start.service, postgres - start.postgres, benchmark - start.benchmark,
+                    busy - start.busy, idle - start.idle);
+        }
+
+        @Override
+        public String toString() {
+            return String.format("service %.1f s, PostgreSQL %.1f s, broker + benchmark JVM %.1f s, other %.1f s, idle %.1f s",
+                    service, postgres, benchmark, busy - service - postgres - benchmark, idle);
+        }
+    }
+
+    /**
+     * Peak resident set (VmHWM) and peak used heap (the service's own jvm_memory_used_bytes, all heap pools)
+     * of the service process, once a second. Not jcmd: starting a JVM each second took CPU from the service.
+     */
     private static final class Sampler extends Thread {
-        private final long pid;
+        private final ServiceProcess service;
         volatile long peakRssKb;
         volatile long peakHeapKb;
 
-        Sampler(long pid) {
-            this.pid = pid;
+        Sampler(ServiceProcess service) {
+            this.service = service;
             setDaemon(true);
         }
 
         @Override
         public void run() {
-            String jcmd = Path.of(System.getProperty("java.home"), "bin", "jcmd").toString();
             while (!isInterrupted()) {
                 try {
-                    for (String line : Files.readAllLines(Path.of("/proc/" + pid + "/status"))) {
+                    Thread.sleep(1000);
+                    for (String line : Files.readAllLines(Path.of("/proc/" + service.pid() + "/status"))) {
                         if (line.startsWith("VmHWM:")) {
                             peakRssKb = Long.parseLong(line.replaceAll("\\D", ""));
                         }
                     }
-                    Process j = new ProcessBuilder(jcmd, String.valueOf(pid), "GC.heap_info").redirectErrorStream(true).start();
-                    Matcher m = HEAP_USED.matcher(new String(j.getInputStream().readAllBytes()));
-                    j.waitFor();
-                    if (m.find()) {
-                        peakHeapKb = Math.max(peakHeapKb, Long.parseLong(m.group(1)));
+                    Matcher m = HEAP_USED.matcher(Pipeline.get(service.httpPort(), "/observe/metrics").getValue());
+                    long heap = 0;
+                    while (m.find()) {
+                        heap += (long) Double.parseDouble(m.group(1));
                     }
-                    Thread.sleep(1000);
+                    peakHeapKb = Math.max(peakHeapKb, heap / 1024);
                 } catch (InterruptedException e) {
                     return;
-                } catch (Exception processGone) {
-                    return;
+                } catch (Exception notServingYet) {
+                    // the HTTP server starts a few seconds after the process; the process may be gone
+                    if (!service.isAlive()) {
+                        return;
+                    }
                 }
             }
         }

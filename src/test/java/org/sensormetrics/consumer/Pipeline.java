@@ -38,6 +38,8 @@ final class Pipeline implements AutoCloseable {
     final String group;
     private final Map<String, String> overrides = new HashMap<>();
     private Main main;
+    /** One admin client for the scenario's offset queries: polling with a new client each time cost the benchmark seconds of CPU. */
+    private Admin admin;
     /** The in-process service's HTTP port (PORT): a free one unless set before startService. */
     int httpPort;
 
@@ -230,23 +232,26 @@ final class Pipeline implements AutoCloseable {
     }
 
     private Map<TopicPartition, Long> endOffsets() throws Exception {
-        try (Admin admin = kafka.admin()) {
-            Map<TopicPartition, OffsetSpec> specs = new HashMap<>();
-            admin.describeTopics(java.util.List.of(topic)).allTopicNames().get().get(topic).partitions()
-                    .forEach(p -> specs.put(new TopicPartition(topic, p.partition()), OffsetSpec.latest()));
-            Map<TopicPartition, Long> ends = new HashMap<>();
-            admin.listOffsets(specs).all().get().forEach((tp, info) -> ends.put(tp, info.offset()));
-            return ends;
-        }
+        Map<TopicPartition, OffsetSpec> specs = new HashMap<>();
+        admin().describeTopics(java.util.List.of(topic)).allTopicNames().get().get(topic).partitions()
+                .forEach(p -> specs.put(new TopicPartition(topic, p.partition()), OffsetSpec.latest()));
+        Map<TopicPartition, Long> ends = new HashMap<>();
+        admin().listOffsets(specs).all().get().forEach((tp, info) -> ends.put(tp, info.offset()));
+        return ends;
     }
 
     Map<TopicPartition, Long> committedOffsets() throws Exception {
-        try (Admin admin = kafka.admin()) {
-            Map<TopicPartition, Long> result = new HashMap<>();
-            admin.listConsumerGroupOffsets(group).partitionsToOffsetAndMetadata().get()
-                    .forEach((tp, om) -> { if (om != null) result.put(tp, om.offset()); });
-            return result;
+        Map<TopicPartition, Long> result = new HashMap<>();
+        admin().listConsumerGroupOffsets(group).partitionsToOffsetAndMetadata().get()
+                .forEach((tp, om) -> { if (om != null) result.put(tp, om.offset()); });
+        return result;
+    }
+
+    synchronized Admin admin() {
+        if (admin == null) {
+            admin = kafka.admin();
         }
+        return admin;
     }
 
     interface Check {
@@ -280,6 +285,12 @@ final class Pipeline implements AutoCloseable {
     @Override
     public void close() throws Exception {
         stopService();
+        synchronized (this) {
+            if (admin != null) {
+                admin.close();
+                admin = null;
+            }
+        }
         postgres.dropDatabase(database);
     }
 }

@@ -58,6 +58,10 @@ final class ServiceProcess {
         return httpPort;
     }
 
+    boolean isAlive() {
+        return process.isAlive();
+    }
+
     long pid() {
         return process.pid();
     }
