@@ -32,8 +32,8 @@ public class KafkaBatchOffsets {
         DefaultKafkaManualCommit any = null;
         for (Object item : records) {
             var record = ((Exchange) item).getMessage();
-            var manual = record.getHeader(KafkaConstants.MANUAL_COMMIT, DefaultKafkaManualCommit.class);
-            if (manual == null) {
+            // untyped: a typed read asks the type converter for every record
+            if (!(record.getHeader(KafkaConstants.MANUAL_COMMIT) instanceof DefaultKafkaManualCommit manual)) {
                 throw new IllegalStateException("Kafka records carry no manual commit: set allowManualCommit=true");
             }
             any = manual;

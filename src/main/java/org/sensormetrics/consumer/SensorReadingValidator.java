@@ -8,7 +8,6 @@ import java.time.DateTimeException;
 import java.time.Instant;
 import java.time.OffsetDateTime;
 import java.time.format.DateTimeFormatter;
-import java.time.temporal.ChronoUnit;
 import java.util.ArrayList;
 import java.util.Base64;
 import java.util.LinkedHashMap;
@@ -74,9 +73,11 @@ public class SensorReadingValidator {
 
     private Map<String, Object> toRow(Message message) {
         Map<String, Object> row = new LinkedHashMap<>();
-        row.put("kafka_topic", message.getHeader(KafkaConstants.TOPIC, String.class));
-        row.put("kafka_partition", message.getHeader(KafkaConstants.PARTITION, Integer.class));
-        row.put("kafka_offset", message.getHeader(KafkaConstants.OFFSET, Long.class));
+        // untyped: camel-kafka sets these as String, Integer and Long, and a typed read asks the type converter
+        // for every record
+        row.put("kafka_topic", message.getHeader(KafkaConstants.TOPIC));
+        row.put("kafka_partition", message.getHeader(KafkaConstants.PARTITION));
+        row.put("kafka_offset", message.getHeader(KafkaConstants.OFFSET));
         byte[] payload = message.getBody(byte[].class);
         Problem problem = validate(payload, row);
         if (problem != null) {
@@ -101,15 +102,23 @@ public class SensorReadingValidator {
         if (payload.length > maxPayloadBytes) {
             return new Problem("too_large", "payload of " + payload.length + " bytes exceeds the limit of " + maxPayloadBytes);
         }
-        String text = strictUtf8(payload);
-        if (text == null) {
-            return new Problem("not_utf8", "payload is not valid UTF-8");
-        }
         JsonNode json;
         try {
-            json = mapper.readTree(text);
+            if (isPrintableAscii(payload)) {
+                // the common case, parsed from the bytes: ASCII is valid UTF-8, and without NUL bytes Jackson
+                // cannot take it for UTF-16 or UTF-32
+                json = mapper.readTree(payload);
+            } else {
+                String text = strictUtf8(payload);
+                if (text == null) {
+                    return new Problem("not_utf8", "payload is not valid UTF-8");
+                }
+                json = mapper.readTree(text);
+            }
         } catch (JsonProcessingException e) {
             return new Problem("not_json", "not JSON: " + e.getOriginalMessage());
+        } catch (java.io.IOException e) {
+            throw new java.io.UncheckedIOException(e); // reading a byte array does no I/O
         }
         if (json == null || !json.isObject()) {
             return new Problem("not_json_object", "not a JSON object");
@@ -126,19 +135,24 @@ public class SensorReadingValidator {
         if (problem != null) {
             return new Problem("invalid_value", problem);
         }
-        Instant time;
-        try {
-            time = timestamp(json.get("timestamp"));
-        } catch (DateTimeException | ArithmeticException e) {
-            return new Problem("invalid_timestamp", "timestamp " + abbreviate(String.valueOf(json.get("timestamp")))
-                    + " is not ISO 8601 with an offset or epoch seconds/milliseconds");
-        }
-        if (time.isBefore(EARLIEST) || time.isAfter(LATEST)) {
-            return new Problem("invalid_timestamp", "timestamp " + time + " is outside years 1 to 9999");
+        JsonNode timestamp = json.get("timestamp");
+        long micros = timestamp != null && timestamp.isTextual() ? IsoTimestamp.epochMicros(timestamp.textValue()) : IsoTimestamp.NOT_PARSED;
+        if (micros == IsoTimestamp.NOT_PARSED) {
+            Instant time;
+            try {
+                time = timestamp(timestamp);
+            } catch (DateTimeException | ArithmeticException e) {
+                return new Problem("invalid_timestamp", "timestamp " + abbreviate(String.valueOf(timestamp))
+                        + " is not ISO 8601 with an offset or epoch seconds/milliseconds");
+            }
+            if (time.isBefore(EARLIEST) || time.isAfter(LATEST)) {
+                return new Problem("invalid_timestamp", "timestamp " + time + " is outside years 1 to 9999");
+            }
+            micros = epochMicros(time);
         }
         row.put("event_id", json.get("event_id").textValue());
         row.put("sensor_id", json.get("sensor_id").textValue());
-        row.put("event_time_us", ChronoUnit.MICROS.between(Instant.EPOCH, roundToMicros(time)));
+        row.put("event_time_us", micros);
         row.put("value", json.get("value").doubleValue());
         return null;
     }
@@ -201,9 +215,18 @@ public class SensorReadingValidator {
     }
 
     /** PostgreSQL keeps microseconds and rounds half up; do the same so the row matches a direct insert. */
-    private static Instant roundToMicros(Instant time) {
-        Instant truncated = time.truncatedTo(ChronoUnit.MICROS);
-        return time.getNano() % 1000 >= 500 ? truncated.plus(1, ChronoUnit.MICROS) : truncated;
+    static long epochMicros(Instant time) {
+        // not ChronoUnit.MICROS.between: it counts in nanoseconds and overflows beyond 292 years from 1970
+        return time.getEpochSecond() * 1_000_000 + time.getNano() / 1000 + (time.getNano() % 1000 >= 500 ? 1 : 0);
+    }
+
+    static boolean isPrintableAscii(byte[] bytes) {
+        for (byte b : bytes) {
+            if (b <= 0) { // NUL, or the first bit set
+                return false;
+            }
+        }
+        return true;
     }
 
     private void reject(Map<String, Object> row, byte[] payload, Problem problem) {

@@ -75,11 +75,14 @@ class IngestRouteTest {
                 valid += 2;
                 i++;
             }
-            // accepted forms: epoch seconds, epoch milliseconds, other offsets, extra fields
+            // accepted forms: epoch seconds, epoch milliseconds, other offsets, extra fields, non-ASCII text, and
+            // years more than 292 away from 1970 (which once overflowed a nanosecond count and failed the batch)
             records.add(Map.entry("s", utf8("{\"sensor_id\":\"s\",\"event_id\":\"epoch-s\",\"timestamp\":1705314645.5,\"value\":1}")));
             records.add(Map.entry("s", utf8("{\"sensor_id\":\"s\",\"event_id\":\"epoch-ms\",\"timestamp\":1705314645123,\"value\":2}")));
-            records.add(Map.entry("s", utf8("{\"sensor_id\":\"s\",\"event_id\":\"offset\",\"timestamp\":\"2024-01-15T12:30:45.123456789+02:00\",\"value\":-3.5,\"unit\":\"C\"}")));
-            valid += 3;
+            records.add(Map.entry("s", utf8("{\"sensor_id\":\"s\",\"event_id\":\"offset\",\"timestamp\":\"2024-01-15T12:30:45.123456789+02:00\",\"value\":-3.5,\"unit\":\"°C\"}")));
+            records.add(Map.entry("s", utf8("{\"sensor_id\":\"s\",\"event_id\":\"far-epoch-ms\",\"timestamp\":10000000000000,\"value\":4}")));
+            records.add(Map.entry("s", utf8("{\"sensor_id\":\"s\",\"event_id\":\"year-100\",\"timestamp\":\"0100-03-01T00:00:00.5Z\",\"value\":5}")));
+            valid += 5;
             p.send(records);
             p.awaitCaughtUp(CATCH_UP);
 
@@ -97,6 +100,8 @@ class IngestRouteTest {
                     SELECT count(*) FROM metrics WHERE event_id = 'epoch-ms' AND timestamp = '2024-01-15T10:30:45.123Z'"""));
             assertEquals(1, p.count("""
                     SELECT count(*) FROM metrics WHERE event_id = 'offset' AND timestamp = '2024-01-15T10:30:45.123457Z'"""));
+            assertEquals(1, p.count("SELECT count(*) FROM metrics WHERE event_id = 'far-epoch-ms' AND timestamp = '2286-11-20T17:46:40Z'"));
+            assertEquals(1, p.count("SELECT count(*) FROM metrics WHERE event_id = 'year-100' AND timestamp = '0100-03-01T00:00:00.5Z'"));
             assertEquals(invalid, p.progress().getRejected());
             assertEquals(0, p.progress().getFailures(), "no invalid record may fail a batch");
         }
