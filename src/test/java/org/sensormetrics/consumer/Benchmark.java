@@ -96,11 +96,11 @@ public final class Benchmark {
                 long now = System.nanoTime();
                 if (firstCommitNanos == 0 && lag < p.produced()) {
                     firstCommitNanos = now;
-                    atFirstCommit = CpuTimes.read(service.pid());
+                    atFirstCommit = CpuTimes.read(service.pid(), p.database);
                 }
                 if (lag == 0 && p.produced() >= expected) {
                     lastNanos = now;
-                    atEnd = CpuTimes.read(service.pid());
+                    atEnd = CpuTimes.read(service.pid(), p.database);
                     break;
                 }
                 if (now - lastPrint > TimeUnit.SECONDS.toNanos(5)) {
@@ -194,22 +194,29 @@ public final class Benchmark {
     }
 
     /**
-     * CPU seconds used so far by the service, by PostgreSQL (all its processes), by this JVM (the broker and the
-     * lag polling), and by the whole machine (busy and idle): where the cores went while the service was timed.
+     * CPU seconds used so far by the service, by PostgreSQL (the sessions on the service's database apart from the rest: autovacuum,
+     * checkpointer, WAL writer, and workers that have exited, which the postmaster's children times hold), by this
+     * JVM (the broker and the lag polling), and by the whole machine (busy and idle).
      */
-    private record CpuTimes(double service, double postgres, double benchmark, double busy, double idle) {
+    private record CpuTimes(double service, double sessions, double postgresBackground, double benchmark, double busy, double idle) {
 
         private static final double TICK = 100.0; // USER_HZ on Linux
 
-        static CpuTimes read(long servicePid) throws java.io.IOException {
-            double postgres = 0;
+        static CpuTimes read(long servicePid, String database) throws java.io.IOException {
+            double sessions = 0;
+            double background = 0;
             try (var procs = Files.list(Path.of("/proc"))) {
                 for (Path proc : (Iterable<Path>) procs::iterator) {
                     String name = proc.getFileName().toString();
                     if (name.chars().allMatch(Character::isDigit)) {
                         String stat = readQuietly(proc.resolve("stat"));
                         if (stat.contains("(postgres)")) {
-                            postgres += processSeconds(stat);
+                            String title = readQuietly(proc.resolve("cmdline"));
+                            if (title.startsWith("postgres: ") && title.contains(" " + database + " ")) {
+                                sessions += seconds(stat, 11, 12);
+                            } else {
+                                background += seconds(stat, 11, 12, 13, 14); // the postmaster's children included
+                            }
                         }
                     }
                 }
@@ -222,17 +229,21 @@ public final class Benchmark {
                 }
             }
             double idle = (Long.parseLong(cpu[4]) + Long.parseLong(cpu[5])) / TICK;
-            return new CpuTimes(processSeconds(readQuietly(Path.of("/proc/" + servicePid + "/stat"))), postgres,
-                    processSeconds(readQuietly(Path.of("/proc/self/stat"))), busy, idle);
+            return new CpuTimes(seconds(readQuietly(Path.of("/proc/" + servicePid + "/stat")), 11, 12), sessions, background,
+                    seconds(readQuietly(Path.of("/proc/self/stat")), 11, 12), busy, idle);
         }
 
-        /** utime + stime of a /proc/PID/stat line (fields 14 and 15, counted after the command name). */
-        private static double processSeconds(String stat) {
+        /** The sum of the given time fields of a /proc/PID/stat line, counted from the field after the state. */
+        private static double seconds(String stat, int... fields) {
             if (stat.isEmpty()) {
                 return 0;
             }
             String[] f = stat.substring(stat.lastIndexOf(')') + 2).split(" ");
-            return (Long.parseLong(f[11]) + Long.parseLong(f[12])) / TICK;
+            long ticks = 0;
+            for (int field : fields) {
+                ticks += Long.parseLong(f[field]);
+            }
+            return ticks / TICK;
         }
 
         private static String readQuietly(Path file) {
@@ -244,14 +255,15 @@ public final class Benchmark {
         }
 
         CpuTimes minus(CpuTimes start) {
-            return new CpuTimes(service - start.service, postgres - start.postgres, benchmark - start.benchmark,
-                    busy - start.busy, idle - start.idle);
+            return new CpuTimes(service - start.service, sessions - start.sessions, postgresBackground - start.postgresBackground,
+                    benchmark - start.benchmark, busy - start.busy, idle - start.idle);
         }
 
         @Override
         public String toString() {
-            return String.format("service %.1f s, PostgreSQL %.1f s, broker + benchmark JVM %.1f s, other %.1f s, idle %.1f s",
-                    service, postgres, benchmark, busy - service - postgres - benchmark, idle);
+            return String.format("service %.1f s, its PostgreSQL sessions %.1f s, PostgreSQL background %.1f s, broker + benchmark JVM %.1f s,"
+                    + " other %.1f s, idle %.1f s", service, sessions, postgresBackground, benchmark,
+                    busy - service - sessions - postgresBackground - benchmark, idle);
         }
     }
 
