@@ -87,7 +87,7 @@ public class IngestProgress extends AbstractHealthCheck {
     /** Inside the transaction, after store-batch.sql: remember this batch's counts until it commits. */
     public void batchStored(Exchange exchange) {
         List<?> rows = exchange.getMessage().getBody(List.class);
-        Map<String, Long> rejects = rows.stream().map(r -> (String) ((Map<?, ?>) r).get("reason_code"))
+        Map<String, Long> rejects = rows.stream().map(r -> ((BatchRow) r).reasonCode())
                 .filter(code -> code != null)
                 .collect(Collectors.groupingBy(Function.identity(), Collectors.counting()));
         long rejectCount = rejects.values().stream().mapToLong(Long::longValue).sum();

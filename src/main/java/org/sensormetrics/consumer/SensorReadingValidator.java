@@ -10,9 +10,7 @@ import java.time.OffsetDateTime;
 import java.time.format.DateTimeFormatter;
 import java.util.ArrayList;
 import java.util.Base64;
-import java.util.LinkedHashMap;
 import java.util.List;
-import java.util.Map;
 
 import com.fasterxml.jackson.core.JsonProcessingException;
 import com.fasterxml.jackson.core.StreamReadConstraints;
@@ -63,39 +61,43 @@ public class SensorReadingValidator {
      *
      * @param records the batch's record exchanges (the body of the consumer's batch exchange)
      */
-    public List<Map<String, Object>> toRows(List<?> records) {
-        List<Map<String, Object>> rows = new ArrayList<>(records.size());
+    public List<BatchRow> toRows(List<?> records) {
+        List<BatchRow> rows = new ArrayList<>(records.size());
         for (Object record : records) {
             rows.add(toRow(((Exchange) record).getMessage()));
         }
         return rows;
     }
 
-    private Map<String, Object> toRow(Message message) {
-        Map<String, Object> row = new LinkedHashMap<>();
+    private BatchRow toRow(Message message) {
         // untyped: camel-kafka sets these as String, Integer and Long, and a typed read asks the type converter
         // for every record
-        row.put("kafka_topic", message.getHeader(KafkaConstants.TOPIC));
-        row.put("kafka_partition", message.getHeader(KafkaConstants.PARTITION));
-        row.put("kafka_offset", message.getHeader(KafkaConstants.OFFSET));
+        String topic = (String) message.getHeader(KafkaConstants.TOPIC);
+        Integer partition = (Integer) message.getHeader(KafkaConstants.PARTITION);
+        Long offset = (Long) message.getHeader(KafkaConstants.OFFSET);
         byte[] payload = message.getBody(byte[].class);
-        Problem problem = validate(payload, row);
-        if (problem != null) {
-            row.put("record_key", keyText(message.getHeader(KafkaConstants.KEY)));
-            reject(row, payload, problem);
+        Checked checked = check(payload);
+        if (checked instanceof Reading r) {
+            return BatchRow.reading(topic, partition, offset, r.eventId(), r.sensorId(), r.eventTimeUs(), r.value());
         }
-        return row;
+        return reject(topic, partition, offset, keyText(message.getHeader(KafkaConstants.KEY)), payload, (Problem) checked);
+    }
+
+    /** What a payload turned out to be: a reading, or the problem that makes it none. */
+    sealed interface Checked permits Reading, Problem {
+    }
+
+    record Reading(String eventId, String sensorId, long eventTimeUs, double value) implements Checked {
     }
 
     /**
      * Why a record is not a reading: {@code code} is one of a few fixed words (the label of the rejected
      * records metric), {@code reason} the sentence kept in rejected_events.
      */
-    record Problem(String code, String reason) {
+    record Problem(String code, String reason) implements Checked {
     }
 
-    /** Fills the reading into the row and returns null, or returns why the payload is not a reading. */
-    private Problem validate(byte[] payload, Map<String, Object> row) {
+    private Checked check(byte[] payload) {
         if (payload == null || payload.length == 0) {
             return new Problem("empty", "empty payload");
         }
@@ -150,11 +152,7 @@ public class SensorReadingValidator {
             }
             micros = epochMicros(time);
         }
-        row.put("event_id", json.get("event_id").textValue());
-        row.put("sensor_id", json.get("sensor_id").textValue());
-        row.put("event_time_us", micros);
-        row.put("value", json.get("value").doubleValue());
-        return null;
+        return new Reading(json.get("event_id").textValue(), json.get("sensor_id").textValue(), micros, json.get("value").doubleValue());
     }
 
     private String requireId(JsonNode json, String field) {
@@ -229,7 +227,7 @@ public class SensorReadingValidator {
         return true;
     }
 
-    private void reject(Map<String, Object> row, byte[] payload, Problem problem) {
+    private BatchRow reject(String topic, Integer partition, Long offset, String recordKey, byte[] payload, Problem problem) {
         String reason = problem.reason();
         if (payload != null && payload.length > maxPayloadBytes) {
             // keep what an operator needs to see, not a megabyte per poison record
@@ -237,17 +235,20 @@ public class SensorReadingValidator {
             reason += " (first " + maxPayloadBytes + " bytes kept)";
         }
         String text = payload == null ? null : strictUtf8(payload);
+        String kept;
+        String encoding;
         if (payload == null) {
-            row.put("payload_encoding", "none");
+            kept = null;
+            encoding = "none";
         } else if (text != null && storableText(text)) {
-            row.put("payload", text);
-            row.put("payload_encoding", "text");
+            kept = text;
+            encoding = "text";
         } else {
-            row.put("payload", Base64.getEncoder().encodeToString(payload));
-            row.put("payload_encoding", "base64");
+            kept = Base64.getEncoder().encodeToString(payload);
+            encoding = "base64";
         }
-        row.put("reason", storableText(reason) ? reason : reason.replaceAll("[\\x{0}\\p{Cs}]", "?"));
-        row.put("reason_code", problem.code());
+        return BatchRow.rejected(topic, partition, offset, recordKey, kept, encoding,
+                storableText(reason) ? reason : reason.replaceAll("[\\x{0}\\p{Cs}]", "?"), problem.code());
     }
 
     private static String keyText(Object key) {

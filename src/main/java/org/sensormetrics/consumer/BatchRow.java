@@ -1,0 +1,29 @@
+package org.sensormetrics.consumer;
+
+import com.fasterxml.jackson.annotation.JsonIgnore;
+import com.fasterxml.jackson.annotation.JsonInclude;
+import com.fasterxml.jackson.databind.PropertyNamingStrategies;
+import com.fasterxml.jackson.databind.annotation.JsonNaming;
+
+/**
+ * One element of the JSON array store-batch.sql reads (its column names, in snake case): a reading, or a record
+ * kept in rejected_events with its reason. A record type rather than a map: Jackson writes it in about half the
+ * time, and the array is written for every batch.
+ *
+ * @param reasonCode the fixed word that labels the rejected records metric; not sent to the database
+ */
+@JsonNaming(PropertyNamingStrategies.SnakeCaseStrategy.class)
+@JsonInclude(JsonInclude.Include.NON_NULL)
+public record BatchRow(String kafkaTopic, Integer kafkaPartition, Long kafkaOffset, String recordKey,
+        String eventId, String sensorId, Long eventTimeUs, Double value,
+        String payload, String payloadEncoding, String reason, @JsonIgnore String reasonCode) {
+
+    static BatchRow reading(String topic, Integer partition, Long offset, String eventId, String sensorId, long eventTimeUs, double value) {
+        return new BatchRow(topic, partition, offset, null, eventId, sensorId, eventTimeUs, value, null, null, null, null);
+    }
+
+    static BatchRow rejected(String topic, Integer partition, Long offset, String recordKey, String payload, String payloadEncoding,
+            String reason, String reasonCode) {
+        return new BatchRow(topic, partition, offset, recordKey, null, null, null, null, payload, payloadEncoding, reason, reasonCode);
+    }
+}
