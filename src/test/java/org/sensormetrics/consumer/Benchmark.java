@@ -158,11 +158,13 @@ public final class Benchmark {
                 results.put("p99 per 10 s window (ms)", windows.toString());
             }
         } else {
-            double copySeconds = copyBaseline(p, run + "_copy");
+            double[] copyTimes = copyBaseline(p, run + "_copy");
+            double copySeconds = copyTimes[0];
             double ours = events / serviceSeconds;
             double copy = events / copySeconds;
             results.put("service", String.format("%,.0f events/s (%.1f s, first commit to lag 0)", ours, serviceSeconds));
-            results.put("COPY baseline", String.format("%,.0f rows/s (%.1f s, both tables, one session, one transaction)", copy, copySeconds));
+            results.put("COPY baseline", String.format("%,.0f rows/s (%.1f s, both tables, one session, one transaction; its session's CPU %.1f s)",
+                    copy, copySeconds, copyTimes[1]));
             results.put("ratio service / COPY", String.format("%.2f", ours / copy));
         }
         System.out.println();
@@ -171,8 +173,8 @@ public final class Benchmark {
         System.exit(exact ? 0 : 1);
     }
 
-    /** COPY of the rows the service stored into a fresh database with the same schema; returns seconds. */
-    private static double copyBaseline(Pipeline p, String database) throws Exception {
+    /** COPY of the rows the service stored into a fresh database with the same schema: seconds, and its session's CPU seconds. */
+    private static double[] copyBaseline(Pipeline p, String database) throws Exception {
         Pipeline.postgres().createDatabase(database);
         ByteArrayOutputStream events = new ByteArrayOutputStream();
         ByteArrayOutputStream metrics = new ByteArrayOutputStream();
@@ -187,12 +189,14 @@ public final class Benchmark {
             }
             c.setAutoCommit(false);
             var copy = c.unwrap(PGConnection.class).getCopyAPI();
+            long backend = c.unwrap(PGConnection.class).getBackendPID();
+            double cpuBefore = CpuTimes.processSeconds(backend);
             long start = System.nanoTime();
             copy.copyIn("COPY processed_events (event_id, sensor_id, kafka_partition, kafka_offset) FROM STDIN",
                     new ByteArrayInputStream(events.toByteArray()));
             copy.copyIn("COPY metrics (sensor_id, event_id, timestamp, value) FROM STDIN", new ByteArrayInputStream(metrics.toByteArray()));
             c.commit();
-            return (System.nanoTime() - start) / 1e9;
+            return new double[] {(System.nanoTime() - start) / 1e9, CpuTimes.processSeconds(backend) - cpuBefore};
         }
     }
 
@@ -232,8 +236,11 @@ public final class Benchmark {
                 }
             }
             double idle = (Long.parseLong(cpu[4]) + Long.parseLong(cpu[5])) / TICK;
-            return new CpuTimes(seconds(readQuietly(Path.of("/proc/" + servicePid + "/stat")), 11, 12), sessions, background,
-                    seconds(readQuietly(Path.of("/proc/self/stat")), 11, 12), busy, idle);
+            return new CpuTimes(processSeconds(servicePid), sessions, background, processSeconds(ProcessHandle.current().pid()), busy, idle);
+        }
+
+        static double processSeconds(long pid) {
+            return seconds(readQuietly(Path.of("/proc/" + pid + "/stat")), 11, 12);
         }
 
         /** The sum of the given time fields of a /proc/PID/stat line, counted from the field after the state. */
