@@ -16,13 +16,22 @@ import org.apache.kafka.common.test.KafkaClusterTestKit;
 import org.apache.kafka.common.test.TestKitNodes;
 import org.apache.kafka.common.utils.Exit;
 
-/** A real single-node Apache Kafka (KRaft, broker and controller in one) inside this JVM. */
+/**
+ * A real single-node Apache Kafka (KRaft, broker and controller in one) inside this JVM; or, for the
+ * benchmark, a plaintext cluster that runs elsewhere ({@link #existing}), which it cannot restart.
+ */
 public final class EmbeddedKafka implements AutoCloseable {
 
     private final KafkaClusterTestKit cluster;
+    private final String bootstrapServers;
 
-    private EmbeddedKafka(KafkaClusterTestKit cluster) {
+    private EmbeddedKafka(KafkaClusterTestKit cluster, String bootstrapServers) {
         this.cluster = cluster;
+        this.bootstrapServers = bootstrapServers;
+    }
+
+    public static EmbeddedKafka existing(String bootstrapServers) {
+        return new EmbeddedKafka(null, bootstrapServers);
     }
 
     public static EmbeddedKafka start() throws Exception {
@@ -41,11 +50,11 @@ public final class EmbeddedKafka implements AutoCloseable {
         cluster.format();
         cluster.startup();
         cluster.waitForReadyBrokers();
-        return new EmbeddedKafka(cluster);
+        return new EmbeddedKafka(cluster, cluster.bootstrapServers());
     }
 
     public String bootstrapServers() {
-        return cluster.bootstrapServers();
+        return bootstrapServers;
     }
 
     public Admin admin() {
@@ -83,6 +92,9 @@ public final class EmbeddedKafka implements AutoCloseable {
 
     /** Stops the broker (the controller stays up), waits, and starts it again, as Kafka's own tests do. */
     public void restartBroker(long downMillis) throws Exception {
+        if (cluster == null) {
+            throw new IllegalStateException("the Kafka cluster at " + bootstrapServers + " was not started here");
+        }
         var broker = cluster.brokers().values().iterator().next();
         broker.shutdown();
         broker.awaitShutdown();
@@ -93,6 +105,8 @@ public final class EmbeddedKafka implements AutoCloseable {
 
     @Override
     public void close() throws Exception {
-        cluster.close();
+        if (cluster != null) {
+            cluster.close();
+        }
     }
 }

@@ -16,7 +16,8 @@ import java.util.concurrent.TimeUnit;
 
 /**
  * A real PostgreSQL server in a directory of its own, for tests, the demo and the benchmark: initdb,
- * pg_ctl start/stop, kill -9. Binaries: see {@link #findBinaries()}.
+ * pg_ctl start/stop, kill -9. Binaries: see {@link #findBinaries()}. The benchmark can also be pointed at a
+ * server that runs elsewhere ({@link #existing}): then only connections, no stop, kill or restart.
  * PostgreSQL refuses to run as root, so as root every server command runs as the user "postgres" (or
  * "nobody") through runuser, with the data directory under /tmp where that user can reach it.
  */
@@ -26,14 +27,25 @@ public final class EmbeddedPostgres implements AutoCloseable {
 
     private final Path bin;
     private final Path dataDir;
+    private final String host;
     private final int port;
+    private final String user;
+    private final String password;
     private final String runAs;
 
-    private EmbeddedPostgres(Path bin, Path dataDir, int port, String runAs) {
+    private EmbeddedPostgres(Path bin, Path dataDir, String host, int port, String user, String password, String runAs) {
         this.bin = bin;
         this.dataDir = dataDir;
+        this.host = host;
         this.port = port;
+        this.user = user;
+        this.password = password;
         this.runAs = runAs;
+    }
+
+    /** A server this class did not start; the user needs CREATEDB (each run makes databases of its own). */
+    public static EmbeddedPostgres existing(String host, int port, String user, String password) {
+        return new EmbeddedPostgres(null, null, host, port, user, password, null);
     }
 
     /** Starts a server on a free port, initialising dataDir first when it holds no cluster yet. */
@@ -48,23 +60,35 @@ public final class EmbeddedPostgres implements AutoCloseable {
             shared.toFile().setReadable(true, false);
             dataDir = shared.resolve(dataDir.toString().replace('/', '_'));
         }
-        EmbeddedPostgres pg = new EmbeddedPostgres(findBinaries(), dataDir, freePort(), runAs);
+        EmbeddedPostgres pg = new EmbeddedPostgres(findBinaries(), dataDir, "127.0.0.1", freePort(), USER, "", runAs);
         pg.initIfNeeded();
         pg.close(); // a server left running by a killed JVM would hold the data directory
         pg.startServer(settings);
         return pg;
     }
 
+    public String host() {
+        return host;
+    }
+
     public int port() {
         return port;
     }
 
+    public String user() {
+        return user;
+    }
+
+    public String password() {
+        return password;
+    }
+
     public String jdbcUrl(String database) {
-        return "jdbc:postgresql://127.0.0.1:" + port + "/" + database;
+        return "jdbc:postgresql://" + host + ":" + port + "/" + database;
     }
 
     public Connection connect(String database) throws SQLException {
-        return DriverManager.getConnection(jdbcUrl(database), USER, "");
+        return DriverManager.getConnection(jdbcUrl(database), user, password);
     }
 
     public void createDatabase(String name) throws SQLException {
@@ -104,11 +128,13 @@ public final class EmbeddedPostgres implements AutoCloseable {
 
     /** Stops the server the way an operator would (fast shutdown); {@link #restart()} brings it back. */
     public void stop() throws IOException, InterruptedException {
+        requireOwnServer();
         run(List.of(bin.resolve("pg_ctl").toString(), "-D", dataDir.toString(), "-m", "fast", "-w", "stop"), true);
     }
 
     /** A crash: SIGKILL to the postmaster and every backend, no shutdown checkpoint. */
     public void kill() throws IOException, InterruptedException {
+        requireOwnServer();
         String pid = Files.readAllLines(dataDir.resolve("postmaster.pid")).get(0).strip();
         run(List.of("pkill", "-KILL", "-P", pid), false, false);
         run(List.of("kill", "-KILL", pid), false, false);
@@ -116,12 +142,19 @@ public final class EmbeddedPostgres implements AutoCloseable {
     }
 
     public void restart() throws IOException, InterruptedException {
+        requireOwnServer();
         startServer();
+    }
+
+    private void requireOwnServer() {
+        if (dataDir == null) {
+            throw new IllegalStateException("PostgreSQL at " + host + ":" + port + " was not started here");
+        }
     }
 
     @Override
     public void close() throws IOException, InterruptedException {
-        if (Files.exists(dataDir.resolve("postmaster.pid"))) {
+        if (dataDir != null && Files.exists(dataDir.resolve("postmaster.pid"))) {
             run(List.of(bin.resolve("pg_ctl").toString(), "-D", dataDir.toString(), "-m", "immediate", "-w", "stop"), true, false);
         }
     }

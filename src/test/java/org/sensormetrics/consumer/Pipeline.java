@@ -45,9 +45,26 @@ final class Pipeline implements AutoCloseable {
 
     /** Starts the broker and the database once per JVM; settings are PostgreSQL -c options. */
     static synchronized void startServices(Path postgresData, String... settings) throws Exception {
+        startServices(postgresData, Map.of(), settings);
+    }
+
+    /**
+     * For the benchmark: the broker given by KAFKA_BROKERS (plaintext) and the database given by DB_HOST
+     * (DB_PORT, DB_USER, DB_PASSWORD) where those are set, embedded ones for the rest. Tests never read
+     * these, so a shell that has them set still tests against its own services.
+     */
+    static synchronized void startOrUseServices(Path postgresData) throws Exception {
+        startServices(postgresData, System.getenv());
+    }
+
+    private static void startServices(Path postgresData, Map<String, String> given, String... settings) throws Exception {
         if (kafka == null) {
-            postgres = EmbeddedPostgres.start(postgresData, settings);
-            kafka = EmbeddedKafka.start();
+            String brokers = given.get("KAFKA_BROKERS");
+            String dbHost = given.get("DB_HOST");
+            postgres = dbHost == null || dbHost.isBlank() ? EmbeddedPostgres.start(postgresData, settings)
+                    : EmbeddedPostgres.existing(dbHost, Integer.parseInt(given.getOrDefault("DB_PORT", "5432")),
+                            given.getOrDefault("DB_USER", EmbeddedPostgres.USER), given.getOrDefault("DB_PASSWORD", ""));
+            kafka = brokers == null || brokers.isBlank() ? EmbeddedKafka.start() : EmbeddedKafka.existing(brokers);
             Runtime.getRuntime().addShutdownHook(new Thread(() -> {
                 try {
                     for (Pipeline p : OPEN) {
@@ -133,10 +150,11 @@ final class Pipeline implements AutoCloseable {
         env.put("KAFKA_TOPIC", topic);
         env.put("KAFKA_GROUP_ID", group);
         env.put("KAFKA_FROM_BEGINNING", "true");
-        env.put("DB_HOST", "127.0.0.1");
+        env.put("DB_HOST", postgres.host());
         env.put("DB_PORT", String.valueOf(postgres.port()));
         env.put("DB_NAME", database);
-        env.put("DB_USER", EmbeddedPostgres.USER);
+        env.put("DB_USER", postgres.user());
+        env.put("DB_PASSWORD", postgres.password());
         return env;
     }
 
