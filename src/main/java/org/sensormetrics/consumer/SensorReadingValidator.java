@@ -106,7 +106,7 @@ public class SensorReadingValidator {
         }
         JsonNode json;
         try {
-            if (isPrintableAscii(payload)) {
+            if (isAsciiWithoutNul(payload)) {
                 // the common case, parsed from the bytes: ASCII is valid UTF-8, and without NUL bytes Jackson
                 // cannot take it for UTF-16 or UTF-32
                 json = mapper.readTree(payload);
@@ -218,7 +218,7 @@ public class SensorReadingValidator {
         return time.getEpochSecond() * 1_000_000 + time.getNano() / 1000 + (time.getNano() % 1000 >= 500 ? 1 : 0);
     }
 
-    static boolean isPrintableAscii(byte[] bytes) {
+    static boolean isAsciiWithoutNul(byte[] bytes) {
         for (byte b : bytes) {
             if (b <= 0) { // NUL, or the first bit set
                 return false;
