@@ -166,11 +166,15 @@ public class KafkaConsumerGroup extends AbstractHealthCheck {
             Map<TopicPartition, Long> ends = endOffsets(admin);
             Map<TopicPartition, OffsetAndMetadata> committed =
                     admin.listConsumerGroupOffsets(groupId).partitionsToOffsetAndMetadata().get();
+            // a partition the group never committed counts from its first record still kept (what
+            // KAFKA_FROM_BEGINNING=true reads), not from 0: after retention has deleted records that were never
+            // read, counting from 0 would show them as lag for ever
+            List<TopicPartition> neverCommitted = ends.keySet().stream().filter(tp -> committed.get(tp) == null).toList();
+            Map<TopicPartition, Long> starts = neverCommitted.isEmpty() ? Map.of() : offsets(admin, neverCommitted, OffsetSpec.earliest());
             long total = 0;
             for (var end : ends.entrySet()) {
                 OffsetAndMetadata position = committed.get(end.getKey());
-                // a partition the group never committed counts from its start (what KAFKA_FROM_BEGINNING=true reads)
-                long lag = Math.max(0, end.getValue() - (position == null ? 0 : position.offset()));
+                long lag = Math.max(0, end.getValue() - (position != null ? position.offset() : starts.getOrDefault(end.getKey(), 0L)));
                 lagGauge(end.getKey()).set(lag);
                 total += lag;
             }
@@ -193,12 +197,18 @@ public class KafkaConsumerGroup extends AbstractHealthCheck {
     }
 
     private Map<TopicPartition, Long> endOffsets(Admin admin) throws InterruptedException, ExecutionException {
-        Map<TopicPartition, OffsetSpec> latest = new HashMap<>();
-        admin.describeTopics(List.of(topic)).allTopicNames().get().get(topic).partitions()
-                .forEach(p -> latest.put(new TopicPartition(topic, p.partition()), OffsetSpec.latest()));
-        Map<TopicPartition, Long> ends = new HashMap<>();
-        admin.listOffsets(latest).all().get().forEach((tp, info) -> ends.put(tp, info.offset()));
-        return ends;
+        List<TopicPartition> partitions = admin.describeTopics(List.of(topic)).allTopicNames().get().get(topic).partitions().stream()
+                .map(p -> new TopicPartition(topic, p.partition())).toList();
+        return offsets(admin, partitions, OffsetSpec.latest());
+    }
+
+    private static Map<TopicPartition, Long> offsets(Admin admin, List<TopicPartition> partitions, OffsetSpec spec)
+            throws InterruptedException, ExecutionException {
+        Map<TopicPartition, OffsetSpec> specs = new HashMap<>();
+        partitions.forEach(tp -> specs.put(tp, spec));
+        Map<TopicPartition, Long> offsets = new HashMap<>();
+        admin.listOffsets(specs).all().get().forEach((tp, info) -> offsets.put(tp, info.offset()));
+        return offsets;
     }
 
     private synchronized Admin admin() {

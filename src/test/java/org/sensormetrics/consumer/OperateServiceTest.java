@@ -1,6 +1,7 @@
 package org.sensormetrics.consumer;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.sensormetrics.consumer.Pipeline.utf8;
 
@@ -193,6 +194,32 @@ class OperateServiceTest {
             }
             // the other member left: the partition comes here, and so does readiness
             Pipeline.await("readiness UP", Duration.ofSeconds(90), () -> Pipeline.safe(() -> p.get("/observe/health/ready").getKey() == 200));
+        }
+    }
+
+    @Test
+    void lagDoesNotCountRecordsRetentionDeletedBeforeTheGroupReadThem() throws Exception {
+        try (Pipeline p = Pipeline.scenario("retention", 2)) {
+            Instant t0 = Instant.parse("2024-01-15T10:00:00Z");
+            List<Map.Entry<String, byte[]>> old = new ArrayList<>();
+            List<Map.Entry<String, byte[]>> kept = new ArrayList<>();
+            for (int i = 0; i < 5; i++) {
+                old.add(Map.entry("s-old", utf8(LoadGenerator.reading("s-old", "old-" + i, t0.plusSeconds(i), i))));
+                kept.add(Map.entry("s-new", utf8(LoadGenerator.reading("s-new", "new-" + i, t0.plusSeconds(i), i))));
+            }
+            // partition 1 had records once, and retention deleted all of them before this group started
+            p.send(1, old);
+            var partition1 = new org.apache.kafka.common.TopicPartition(p.topic, 1);
+            p.admin().deleteRecords(Map.of(partition1, org.apache.kafka.clients.admin.RecordsToDelete.beforeOffset(5))).all().get();
+            p.send(0, kept);
+            p.startService();
+            p.awaitCaughtUp(CATCH_UP);
+            p.assertExactlyOnce(5);
+            // the group never commits partition 1 (nothing left to read there); its lag is still 0, not 5
+            Pipeline.await("lag gauge 0 on both partitions", Duration.ofSeconds(30), () -> Pipeline.safe(() ->
+                    Pattern.compile("^sensor_metrics_consumer_lag_records\\{[^}]*} 0\\.0$", Pattern.MULTILINE)
+                            .matcher(p.get("/observe/metrics").getValue()).results().count() == 2));
+            assertFalse(p.committedOffsets().containsKey(partition1));
         }
     }
 

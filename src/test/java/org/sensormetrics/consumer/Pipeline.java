@@ -164,6 +164,11 @@ final class Pipeline implements AutoCloseable {
 
     /** Sends key/value pairs (value bytes as given) to the scenario's topic and waits until acknowledged. */
     void send(java.util.List<java.util.Map.Entry<String, byte[]>> records) throws Exception {
+        send(null, records);
+    }
+
+    /** The same, to one partition (null: the producer's choice by key). */
+    void send(Integer partition, java.util.List<java.util.Map.Entry<String, byte[]>> records) throws Exception {
         java.util.Properties props = new java.util.Properties();
         props.put("bootstrap.servers", kafka.bootstrapServers());
         props.put("max.request.size", 4 * 1024 * 1024);
@@ -171,7 +176,7 @@ final class Pipeline implements AutoCloseable {
                 new org.apache.kafka.common.serialization.StringSerializer(),
                 new org.apache.kafka.common.serialization.ByteArraySerializer())) {
             for (var r : records) {
-                producer.send(new org.apache.kafka.clients.producer.ProducerRecord<>(topic, r.getKey(), r.getValue())).get();
+                producer.send(new org.apache.kafka.clients.producer.ProducerRecord<>(topic, partition, r.getKey(), r.getValue())).get();
             }
         }
     }
@@ -237,22 +242,26 @@ final class Pipeline implements AutoCloseable {
         }
     }
 
-    /** End offset minus committed offset, summed over all partitions: 0 when the group has caught up. */
+    /**
+     * End offset minus committed offset (or, where the group never committed, minus the first offset still
+     * kept), summed over all partitions: 0 when the group has caught up.
+     */
     long lag() throws Exception {
         Map<TopicPartition, Long> committed = committedOffsets();
-        return endOffsets().entrySet().stream()
-                .mapToLong(e -> e.getValue() - committed.getOrDefault(e.getKey(), 0L)).sum();
+        Map<TopicPartition, Long> starts = offsets(OffsetSpec.earliest());
+        return offsets(OffsetSpec.latest()).entrySet().stream()
+                .mapToLong(e -> e.getValue() - committed.getOrDefault(e.getKey(), starts.get(e.getKey()))).sum();
     }
 
     /** How many records the topic holds. */
     long produced() throws Exception {
-        return endOffsets().values().stream().mapToLong(Long::longValue).sum();
+        return offsets(OffsetSpec.latest()).values().stream().mapToLong(Long::longValue).sum();
     }
 
-    private Map<TopicPartition, Long> endOffsets() throws Exception {
+    private Map<TopicPartition, Long> offsets(OffsetSpec spec) throws Exception {
         Map<TopicPartition, OffsetSpec> specs = new HashMap<>();
         admin().describeTopics(java.util.List.of(topic)).allTopicNames().get().get(topic).partitions()
-                .forEach(p -> specs.put(new TopicPartition(topic, p.partition()), OffsetSpec.latest()));
+                .forEach(p -> specs.put(new TopicPartition(topic, p.partition()), spec));
         Map<TopicPartition, Long> ends = new HashMap<>();
         admin().listOffsets(specs).all().get().forEach((tp, info) -> ends.put(tp, info.offset()));
         return ends;
