@@ -7,8 +7,8 @@ import com.fasterxml.jackson.databind.annotation.JsonNaming;
 
 /**
  * One element of the JSON array store-batch.sql reads (its column names, in snake case): a reading, or a record
- * kept in rejected_events with its reason. A record type rather than a map: Jackson writes it in about half the
- * time, and the array is written for every batch.
+ * kept in rejected_events with its reason. A record type rather than a map: writing the array took 40% fewer of
+ * the poll threads' profile samples (JFR, same load), and it is written for every batch.
  *
  * @param reasonCode the fixed word that labels the rejected records metric; not sent to the database
  */
