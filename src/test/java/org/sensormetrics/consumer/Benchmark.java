@@ -117,7 +117,7 @@ public final class Benchmark {
                 }
                 Thread.sleep(100);
             }
-            // where the time went, from the service's own metrics: its CPU, and the poll threads' time in the transaction
+            // the poll threads' time inside the transaction, from the service's own metrics
             String scrape = Pipeline.get(service.httpPort(), "/observe/metrics").getValue();
             results.put("CPU while timed", atEnd.minus(atStart).toString());
             results.put("time in transactions", String.format("%.1f s over %,.0f batches (all poll threads)",
