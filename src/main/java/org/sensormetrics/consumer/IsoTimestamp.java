@@ -73,9 +73,13 @@ final class IsoTimestamp {
         } catch (DateTimeException noSuchDay) {
             return NOT_PARSED; // e.g. February 30
         }
-        long seconds = epochDay * 86_400 + hour * 3600L + minute * 60L + second - offsetSeconds;
-        long micros = seconds * 1_000_000 + nanos / 1000 + (nanos % 1000 >= 500 ? 1 : 0);
+        long micros = epochMicros(epochDay * 86_400 + hour * 3600L + minute * 60L + second - offsetSeconds, nanos);
         return micros < EARLIEST_MICROS || micros > LATEST_MICROS ? NOT_PARSED : micros;
+    }
+
+    /** PostgreSQL keeps microseconds and rounds half up; so does this, so a row matches a direct insert. */
+    static long epochMicros(long epochSecond, long nanoOfSecond) {
+        return epochSecond * 1_000_000 + nanoOfSecond / 1000 + (nanoOfSecond % 1000 >= 500 ? 1 : 0);
     }
 
     /** The value of {@code count} decimal digits at {@code from}, or -1 if any of them is not a digit. */

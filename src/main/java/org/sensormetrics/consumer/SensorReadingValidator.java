@@ -150,7 +150,8 @@ public class SensorReadingValidator {
             if (time.isBefore(EARLIEST) || time.isAfter(LATEST)) {
                 return new Problem("invalid_timestamp", "timestamp " + time + " is outside years 1 to 9999");
             }
-            micros = epochMicros(time);
+            // not ChronoUnit.MICROS.between: it counts in nanoseconds and overflows beyond 292 years from 1970
+            micros = IsoTimestamp.epochMicros(time.getEpochSecond(), time.getNano());
         }
         return new Reading(json.get("event_id").textValue(), json.get("sensor_id").textValue(), micros, json.get("value").doubleValue());
     }
@@ -210,12 +211,6 @@ public class SensorReadingValidator {
             return OffsetDateTime.parse(node.textValue(), DateTimeFormatter.ISO_OFFSET_DATE_TIME).toInstant();
         }
         throw new DateTimeException("not a string or number");
-    }
-
-    /** PostgreSQL keeps microseconds and rounds half up; do the same so the row matches a direct insert. */
-    static long epochMicros(Instant time) {
-        // not ChronoUnit.MICROS.between: it counts in nanoseconds and overflows beyond 292 years from 1970
-        return time.getEpochSecond() * 1_000_000 + time.getNano() / 1000 + (time.getNano() % 1000 >= 500 ? 1 : 0);
     }
 
     static boolean isAsciiWithoutNul(byte[] bytes) {

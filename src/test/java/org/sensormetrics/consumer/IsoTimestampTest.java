@@ -7,6 +7,7 @@ import java.time.DateTimeException;
 import java.time.Instant;
 import java.time.OffsetDateTime;
 import java.time.format.DateTimeFormatter;
+import java.time.temporal.ChronoUnit;
 import java.util.List;
 import java.util.Random;
 
@@ -62,11 +63,12 @@ class IsoTimestampTest {
         }
     }
 
-    /** What the validator's general path stores: java.time's ISO parse, rounded to microseconds. */
+    /** java.time's ISO parse, rounded half up to microseconds with java.time too. */
     private static Long slow(String text) {
         try {
             Instant time = OffsetDateTime.parse(text, DateTimeFormatter.ISO_OFFSET_DATE_TIME).toInstant();
-            return SensorReadingValidator.epochMicros(time);
+            Instant rounded = time.plusNanos(500).truncatedTo(ChronoUnit.MICROS);
+            return rounded.getEpochSecond() * 1_000_000 + rounded.getNano() / 1000;
         } catch (DateTimeException e) {
             return null;
         }

@@ -36,6 +36,7 @@ final class Pipeline implements AutoCloseable {
     final String topic;
     final String database;
     final String group;
+    private final int partitions;
     private final Map<String, String> overrides = new HashMap<>();
     private Main main;
     /** One admin client for the scenario's offset queries: polling with a new client each time cost the benchmark seconds of CPU. */
@@ -105,6 +106,7 @@ final class Pipeline implements AutoCloseable {
         this.topic = topic;
         this.database = database;
         this.group = group;
+        this.partitions = partitions;
         kafka.createTopic(topic, partitions);
         try {
             postgres.createDatabase(database);
@@ -260,8 +262,9 @@ final class Pipeline implements AutoCloseable {
 
     private Map<TopicPartition, Long> offsets(OffsetSpec spec) throws Exception {
         Map<TopicPartition, OffsetSpec> specs = new HashMap<>();
-        admin().describeTopics(java.util.List.of(topic)).allTopicNames().get().get(topic).partitions()
-                .forEach(p -> specs.put(new TopicPartition(topic, p.partition()), spec));
+        for (int p = 0; p < partitions; p++) {
+            specs.put(new TopicPartition(topic, p), spec);
+        }
         Map<TopicPartition, Long> ends = new HashMap<>();
         admin().listOffsets(specs).all().get().forEach((tp, info) -> ends.put(tp, info.offset()));
         return ends;
