@@ -1,24 +1,43 @@
--- Reference schema of the sensor_metrics pipeline (tables and columns as existing dashboards query them),
--- plus rejected_events. Idempotent: runs at every start when db.schema.create=true.
+-- The storage layout for long-running deployments (docs/decisions.md 13): the reference schema's tables and
+-- columns, partitioned by event time so that old days are dropped whole and every index stays append-only.
+-- Idempotent: runs at every start when db.schema.create=true. A database that already has the reference
+-- schema's unpartitioned tables keeps them (every CREATE below is IF NOT EXISTS) and the service uses its
+-- statement for them (store-batch-reference-layout.sql) until it is migrated (routes/migrate/).
+--
+-- Keys lead with the event time: a batch of live readings inserts at the right-hand edge of each index,
+-- so the pages it touches stay in memory however large the table grows, and the partition key is in
+-- every unique key as PostgreSQL requires. A redelivered event carries the same timestamp, so
+-- (time, event_id) still catches every redelivery.
+--
+-- No character in this file may be a hash or a question mark: camel-sql would take them for parameters.
+
+-- processed_events: the idempotency claim, as the seed describes it, plus the event time it is keyed by
 CREATE TABLE IF NOT EXISTS processed_events (
-  event_id        VARCHAR(255) PRIMARY KEY,
+  event_id        VARCHAR(255) NOT NULL,
   sensor_id       VARCHAR(255) NOT NULL,
   processed_at    TIMESTAMPTZ  NOT NULL DEFAULT NOW(),
   kafka_partition INTEGER,
-  kafka_offset    BIGINT
-);
+  kafka_offset    BIGINT,
+  event_time      TIMESTAMPTZ  NOT NULL,
+  PRIMARY KEY (event_time, event_id)
+) PARTITION BY RANGE (event_time);
+
+-- metrics.id keeps its meaning (a number that follows each sensor's Kafka order) but is no longer the primary
+-- key: a unique key on a partitioned table must contain the event time. The sequence is created on its own
+-- so that a migrated database continues the numbers it had.
+CREATE SEQUENCE IF NOT EXISTS metrics_id_seq AS BIGINT;
 CREATE TABLE IF NOT EXISTS metrics (
-  id         BIGSERIAL PRIMARY KEY,
+  id         BIGINT           NOT NULL DEFAULT nextval('metrics_id_seq'),
   sensor_id  VARCHAR(255)     NOT NULL,
-  event_id   VARCHAR(255)     NOT NULL UNIQUE,
+  event_id   VARCHAR(255)     NOT NULL,
   timestamp  TIMESTAMPTZ      NOT NULL,
   value      DOUBLE PRECISION NOT NULL,
-  created_at TIMESTAMPTZ      NOT NULL DEFAULT NOW()
-);
-CREATE INDEX IF NOT EXISTS idx_processed_events_sensor_id ON processed_events (sensor_id);
-CREATE INDEX IF NOT EXISTS idx_processed_events_processed_at ON processed_events (processed_at);
-CREATE INDEX IF NOT EXISTS idx_metrics_sensor_id ON metrics (sensor_id);
-CREATE INDEX IF NOT EXISTS idx_metrics_timestamp ON metrics (timestamp);
+  created_at TIMESTAMPTZ      NOT NULL DEFAULT NOW(),
+  PRIMARY KEY (timestamp, event_id)
+) PARTITION BY RANGE (timestamp);
+ALTER SEQUENCE metrics_id_seq OWNED BY metrics.id;
+-- One sensor's readings newest first (GET /api/metrics). The primary key serves time ranges across sensors;
+-- the reference schema's metrics(sensor_id) and metrics(timestamp) would only repeat these two.
 CREATE INDEX IF NOT EXISTS idx_metrics_sensor_timestamp ON metrics (sensor_id, timestamp DESC);
 
 -- Records that broke the contract, kept with their Kafka coordinates so an operator can fix and replay them.
@@ -36,3 +55,119 @@ CREATE TABLE IF NOT EXISTS rejected_events (
   UNIQUE (kafka_topic, kafka_partition, kafka_offset)
 );
 CREATE INDEX IF NOT EXISTS idx_rejected_events_rejected_at ON rejected_events (rejected_at);
+
+-- The range a partition of metrics or processed_events holds, read from the catalog, so that partitions made
+-- by hand or with another interval count as well as the ones made here.
+CREATE OR REPLACE FUNCTION sensor_metrics_partition_range(part regclass, OUT range_start timestamptz, OUT range_end timestamptz)
+LANGUAGE sql STABLE AS $$
+  SELECT CASE WHEN b[1] = 'MINVALUE' THEN '-infinity' ELSE btrim(b[1], '''')::timestamptz END,
+         CASE WHEN b[2] = 'MAXVALUE' THEN 'infinity' ELSE btrim(b[2], '''')::timestamptz END
+  FROM pg_class c, regexp_match(pg_get_expr(c.relpartbound, c.oid), 'FROM \((.*)\) TO \((.*)\)') AS b
+  WHERE c.oid = part
+$$;
+
+-- Every range partition of a table, with its range.
+CREATE OR REPLACE FUNCTION sensor_metrics_partitions(parent regclass)
+RETURNS TABLE (part regclass, range_start timestamptz, range_end timestamptz)
+LANGUAGE sql STABLE AS $$
+  SELECT i.inhrelid::regclass, r.range_start, r.range_end
+  FROM pg_inherits i, sensor_metrics_partition_range(i.inhrelid::regclass) AS r
+  WHERE i.inhparent = parent AND r.range_start IS NOT NULL
+$$;
+
+-- The name suffix of the partitions that start at lo: the UTC date, and the time where they do not start at midnight
+-- or are shorter than a day (metrics_p20240115, metrics_p20240115T0600).
+CREATE OR REPLACE FUNCTION sensor_metrics_partition_suffix(lo timestamptz, part_interval interval)
+RETURNS text LANGUAGE sql IMMUTABLE AS $$
+  SELECT to_char(lo AT TIME ZONE 'UTC', 'YYYYMMDD')
+         || CASE WHEN part_interval < INTERVAL '1 day' OR lo <> date_trunc('day', lo, 'UTC')
+                 THEN to_char(lo AT TIME ZONE 'UTC', '"T"HH24MI') ELSE '' END
+$$;
+
+-- Makes sure a partition of metrics and of processed_events takes every given hour (hours since 1970, one per
+-- hour that has readings): the partitions of the interval that holds it, made where missing and narrowed to
+-- the gap between existing ones. Returns how many partitions of metrics it made. Called for every batch before
+-- its transaction (nothing to do in the common case: one catalog look-up per distinct interval of the batch)
+-- and by the maintenance ahead of time. Created with LIKE and ATTACH, which take only a SHARE UPDATE EXCLUSIVE
+-- lock on the parent: running inserts and queries neither wait for it nor make it wait.
+CREATE OR REPLACE FUNCTION sensor_metrics_create_partitions(event_hours bigint[], part_interval interval)
+RETURNS integer LANGUAGE plpgsql AS $$
+DECLARE
+  origin CONSTANT timestamptz := TIMESTAMPTZ '2000-01-01 00:00:00+00';
+  t timestamptz;
+  lo timestamptz;
+  hi timestamptz;
+  below timestamptz;
+  above timestamptz;
+  covered_from timestamptz := 'infinity';
+  covered_to timestamptz := '-infinity';
+  parent text;
+  made integer := 0;
+  serialised boolean := false;
+BEGIN
+  IF part_interval < INTERVAL '1 hour' OR extract(epoch FROM part_interval)::bigint % 3600 <> 0
+     OR extract(month FROM part_interval) <> 0 OR extract(year FROM part_interval) <> 0 THEN
+    RAISE EXCEPTION 'partition interval % is not a whole number of hours (e.g. 1 day, 7 days, 6 hours)', part_interval;
+  END IF;
+  FOR t IN SELECT DISTINCT to_timestamp(h * 3600) FROM unnest(event_hours) AS h ORDER BY 1 LOOP
+    CONTINUE WHEN t >= covered_from AND t < covered_to;
+    lo := date_bin(part_interval, t, origin);
+    -- the common case: the partition named for this interval exists and takes this hour
+    SELECT r.range_start, r.range_end INTO covered_from, covered_to
+    FROM sensor_metrics_partition_range(to_regclass(format('%I', 'metrics_p' || sensor_metrics_partition_suffix(lo, part_interval)))) AS r;
+    CONTINUE WHEN t >= covered_from AND t < covered_to;
+    IF NOT serialised THEN
+      -- one creator at a time across every instance; taken before any lock on the tables, always
+      PERFORM pg_advisory_xact_lock(hashtext('sensor_metrics_partitions'));
+      serialised := true;
+    END IF;
+    SELECT max(p.range_end) FILTER (WHERE p.range_end <= t), min(p.range_start) FILTER (WHERE p.range_start > t),
+           max(p.range_start) FILTER (WHERE t >= p.range_start AND t < p.range_end),
+           max(p.range_end) FILTER (WHERE t >= p.range_start AND t < p.range_end)
+    INTO below, above, covered_from, covered_to
+    FROM sensor_metrics_partitions('metrics') AS p;
+    CONTINUE WHEN covered_from IS NOT NULL; -- made by another instance meanwhile, or by hand
+    hi := least(lo + part_interval, above);
+    lo := greatest(lo, below);
+    FOREACH parent IN ARRAY ARRAY['metrics', 'processed_events'] LOOP
+      EXECUTE format('CREATE TABLE %I (LIKE %I INCLUDING DEFAULTS)', parent || '_p' || sensor_metrics_partition_suffix(lo, part_interval), parent);
+      EXECUTE format('ALTER TABLE %I ATTACH PARTITION %I FOR VALUES FROM (%L) TO (%L)',
+                     parent, parent || '_p' || sensor_metrics_partition_suffix(lo, part_interval), lo, hi);
+    END LOOP;
+    made := made + 1;
+    covered_from := lo;
+    covered_to := hi;
+  END LOOP;
+  RETURN made;
+END
+$$;
+
+-- Drops the partitions of metrics and processed_events that hold nothing newer than cutoff, whole (no DELETE,
+-- no VACUUM debt), and returns their names. Both parents are locked first, in the order the batch statement
+-- locks them, and only for lock_wait: a batch in flight is waited for, never failed, and if the tables are busy
+-- for longer the next run tries again.
+CREATE OR REPLACE FUNCTION sensor_metrics_drop_partitions(cutoff timestamptz, lock_wait interval)
+RETURNS text LANGUAGE plpgsql AS $$
+DECLARE
+  p record;
+  dropped text[] := '{}';
+BEGIN
+  IF NOT EXISTS (SELECT 1 FROM sensor_metrics_partitions('metrics') WHERE range_end <= cutoff)
+     AND NOT EXISTS (SELECT 1 FROM sensor_metrics_partitions('processed_events') WHERE range_end <= cutoff) THEN
+    RETURN '';
+  END IF;
+  PERFORM pg_advisory_xact_lock(hashtext('sensor_metrics_partitions'));
+  PERFORM set_config('lock_timeout', (extract(epoch FROM lock_wait) * 1000)::bigint::text, true);
+  BEGIN
+    LOCK TABLE ONLY processed_events, ONLY metrics IN ACCESS EXCLUSIVE MODE;
+  EXCEPTION WHEN lock_not_available THEN
+    RETURN 'none: the tables stayed busy for ' || lock_wait;
+  END;
+  FOR p IN SELECT part FROM sensor_metrics_partitions('processed_events') WHERE range_end <= cutoff
+           UNION ALL SELECT part FROM sensor_metrics_partitions('metrics') WHERE range_end <= cutoff LOOP
+    EXECUTE format('DROP TABLE %s', p.part);
+    dropped := dropped || p.part::text;
+  END LOOP;
+  RETURN array_to_string(dropped, ', ');
+END
+$$;

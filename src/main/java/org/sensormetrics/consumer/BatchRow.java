@@ -22,6 +22,26 @@ public record BatchRow(String kafkaTopic, Integer kafkaPartition, Long kafkaOffs
         return new BatchRow(topic, partition, offset, null, eventId, sensorId, eventTimeUs, value, null, null, null, null);
     }
 
+    /**
+     * The distinct hours (since 1970, UTC) the batch's readings fall in, separated by commas: what
+     * create-partitions.sql needs to make every partition the batch will write to. Usually one or two.
+     */
+    public static String eventHours(java.util.List<BatchRow> rows) {
+        java.util.TreeSet<Long> hours = new java.util.TreeSet<>();
+        for (BatchRow row : rows) {
+            if (row.eventTimeUs() != null) {
+                hours.add(Math.floorDiv(row.eventTimeUs(), MICROS_PER_HOUR));
+            }
+        }
+        StringBuilder text = new StringBuilder();
+        for (Long hour : hours) {
+            text.append(text.length() == 0 ? "" : ",").append(hour);
+        }
+        return text.toString();
+    }
+
+    private static final long MICROS_PER_HOUR = 3_600_000_000L;
+
     static BatchRow rejected(String topic, Integer partition, Long offset, String recordKey, String payload, String payloadEncoding,
             String reason, String reasonCode) {
         return new BatchRow(topic, partition, offset, recordKey, null, null, null, null, payload, payloadEncoding, reason, reasonCode);

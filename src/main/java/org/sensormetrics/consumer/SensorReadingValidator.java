@@ -40,6 +40,8 @@ public class SensorReadingValidator {
     private final ObjectMapper mapper;
     private int maxPayloadBytes = 65536;
     private int maxIdLength = 255;
+    /** Readings older than this many days are rejected (their partitions may be gone); 0 keeps everything. */
+    private double retentionDays;
 
     public SensorReadingValidator() {
         JsonFactory factory = JsonFactory.builder()
@@ -56,6 +58,10 @@ public class SensorReadingValidator {
         this.maxIdLength = maxIdLength;
     }
 
+    public void setRetentionDays(double retentionDays) {
+        this.retentionDays = retentionDays;
+    }
+
     /**
      * The aggregate step: one row per record of the Kafka batch, in the batch's order.
      *
@@ -63,13 +69,16 @@ public class SensorReadingValidator {
      */
     public List<BatchRow> toRows(List<?> records) {
         List<BatchRow> rows = new ArrayList<>(records.size());
+        long oldestKeptUs = retentionDays > 0
+                ? IsoTimestamp.epochMicros(Instant.now().minusMillis((long) (retentionDays * 86_400_000L)).getEpochSecond(), 0)
+                : Long.MIN_VALUE;
         for (Object record : records) {
-            rows.add(toRow(((Exchange) record).getMessage()));
+            rows.add(toRow(((Exchange) record).getMessage(), oldestKeptUs));
         }
         return rows;
     }
 
-    private BatchRow toRow(Message message) {
+    private BatchRow toRow(Message message, long oldestKeptUs) {
         // untyped: camel-kafka sets these as String, Integer and Long, and a typed read asks the type converter
         // for every record
         String topic = (String) message.getHeader(KafkaConstants.TOPIC);
@@ -77,6 +86,11 @@ public class SensorReadingValidator {
         Long offset = (Long) message.getHeader(KafkaConstants.OFFSET);
         byte[] payload = message.getBody(byte[].class);
         Checked checked = check(payload);
+        if (checked instanceof Reading r && r.eventTimeUs() < oldestKeptUs) {
+            checked = new Problem("too_old", "timestamp " + Instant.EPOCH.plus(r.eventTimeUs(), java.time.temporal.ChronoUnit.MICROS)
+                    + " is older than the retention window of " + java.math.BigDecimal.valueOf(retentionDays).stripTrailingZeros().toPlainString()
+                    + " days (RETENTION_DAYS)");
+        }
         if (checked instanceof Reading r) {
             return BatchRow.reading(topic, partition, offset, r.eventId(), r.sensorId(), r.eventTimeUs(), r.value());
         }
