@@ -163,10 +163,10 @@ BEGIN
   EXCEPTION WHEN lock_not_available THEN
     RETURN 'none: the tables stayed busy for ' || lock_wait;
   END;
-  FOR p IN SELECT part FROM sensor_metrics_partitions('processed_events') WHERE range_end <= cutoff
-           UNION ALL SELECT part FROM sensor_metrics_partitions('metrics') WHERE range_end <= cutoff LOOP
-    EXECUTE format('DROP TABLE %s', p.part);
-    dropped := dropped || p.part::text;
+  FOR p IN SELECT part::text AS name FROM sensor_metrics_partitions('processed_events') WHERE range_end <= cutoff
+           UNION ALL SELECT part::text FROM sensor_metrics_partitions('metrics') WHERE range_end <= cutoff LOOP
+    EXECUTE format('DROP TABLE %s', p.name); -- a regclass as text: the name, quoted where it needs to be
+    dropped := dropped || p.name;
   END LOOP;
   RETURN array_to_string(dropped, ', ');
 END

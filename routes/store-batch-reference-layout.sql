@@ -15,6 +15,8 @@
 -- processed_events is written first and in event_id order: two consumers meeting on the same ids wait
 -- for each other there, in one order, and never deadlock.
 -- (A JOIN between the CTEs made the planner pick a nested loop: 2,000 x 2,000 comparisons, 10x slower.)
+-- The time is whole seconds plus microseconds: one product of microseconds and an interval is computed in
+-- floating point and lost microseconds beyond 285 years from 1970 (9999-12-31T23:59:59.999999Z became year 10000).
 -- The array is read as json, not jsonb: json_to_recordset parses the text once, where jsonb would first
 -- build its binary form (100,000 rows: 0.22-0.24 s against 0.30-0.36 s).
 WITH batch AS (
@@ -46,7 +48,8 @@ claimed AS (
   RETURNING 1
 )
 INSERT INTO metrics (sensor_id, event_id, timestamp, value)
-SELECT sensor_id, event_id, TIMESTAMPTZ 'epoch' + event_time_us * INTERVAL '1 microsecond', value
+SELECT sensor_id, event_id, TIMESTAMPTZ 'epoch' + (event_time_us / 1000000) * INTERVAL '1 second'
+         + (event_time_us % 1000000) * INTERVAL '1 microsecond', value
 FROM first_seen
 -- reading claimed first makes PostgreSQL finish the processed_events insert before this one starts
 WHERE (SELECT count(*) FROM claimed) >= 0

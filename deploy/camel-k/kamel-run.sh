@@ -13,6 +13,7 @@ kamel run \
   routes/prepare-database.camel.yaml \
   routes/ingest-sensor-metrics.camel.yaml \
   routes/store-batch.camel.yaml \
+  routes/maintain-partitions.camel.yaml \
   routes/watch-consumer-group.camel.yaml \
   routes/read-api.camel.yaml \
   routes/beans.camel.yaml \
