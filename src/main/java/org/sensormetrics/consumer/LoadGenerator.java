@@ -27,8 +27,10 @@ import org.apache.kafka.common.serialization.StringSerializer;
  * Flags (or the reference producer's environment variables): --brokers (KAFKA_BROKERS), --topic
  * (KAFKA_TOPIC), --sensors (SENSOR_COUNT, 1000), --rate (EVENTS_PER_SEC, 0 = as fast as possible),
  * --duration (RUN_DURATION_SEC; with --rate sets --events), --events (100000), --duplicates (share, 0),
- * --invalid (share, 0), --seed. Event ids are UUIDs derived from the seed and a counter, so a run can be
- * checked against the database afterwards.
+ * --invalid (share, 0), --seed, --ids (EVENT_IDS: random, the default, or sequential). Random ids are version-4
+ * UUIDs, as the reference producer sends ({@code uuid.New()}): they land anywhere in an index keyed by them.
+ * Sequential ids ({@code new UUID(seed, n)}) sort in the order they are produced and always land at its
+ * right-hand edge, which flatters any index on event_id; they are there to measure that difference.
  */
 public final class LoadGenerator {
 
@@ -36,23 +38,40 @@ public final class LoadGenerator {
     public static final Map<String, IntFunction<byte[]>> INVALID_KINDS = invalidKinds();
 
     public record Options(String brokers, String topic, int sensors, long events, int eventsPerSec,
-                          double duplicateShare, double invalidShare, long seed) {
+                          double duplicateShare, double invalidShare, long seed, boolean sequentialIds, Clock clock) {
         public Options withEvents(long n) {
-            return new Options(brokers, topic, sensors, n, eventsPerSec, duplicateShare, invalidShare, seed);
+            return new Options(brokers, topic, sensors, n, eventsPerSec, duplicateShare, invalidShare, seed, sequentialIds, clock);
         }
 
         public Options withRate(int perSec) {
-            return new Options(brokers, topic, sensors, events, perSec, duplicateShare, invalidShare, seed);
+            return new Options(brokers, topic, sensors, events, perSec, duplicateShare, invalidShare, seed, sequentialIds, clock);
         }
 
         public Options withShares(double duplicates, double invalid) {
-            return new Options(brokers, topic, sensors, events, eventsPerSec, duplicates, invalid, seed);
+            return new Options(brokers, topic, sensors, events, eventsPerSec, duplicates, invalid, seed, sequentialIds, clock);
         }
 
         public Options withSeed(long newSeed) {
-            return new Options(brokers, topic, sensors, events, eventsPerSec, duplicateShare, invalidShare, newSeed);
+            return new Options(brokers, topic, sensors, events, eventsPerSec, duplicateShare, invalidShare, newSeed, sequentialIds, clock);
+        }
+
+        public Options withSequentialIds(boolean sequential) {
+            return new Options(brokers, topic, sensors, events, eventsPerSec, duplicateShare, invalidShare, seed, sequential, clock);
+        }
+
+        /** Event times from this clock, given the event's number, instead of the time it is sent. */
+        public Options withClock(Clock eventTime) {
+            return new Options(brokers, topic, sensors, events, eventsPerSec, duplicateShare, invalidShare, seed, sequentialIds, eventTime);
         }
     }
+
+    /** The event time of the n-th event. */
+    public interface Clock {
+        Instant time(long n);
+    }
+
+    /** The time the event is sent, as the reference producer stamps it. */
+    public static final Clock WALL_CLOCK = n -> Instant.now();
 
     /** What was sent: valid = distinct valid events, records = everything written to the topic. */
     public record Summary(long valid, long duplicates, long invalid, long records, long millis) {
@@ -68,6 +87,13 @@ public final class LoadGenerator {
 
     public static String eventId(long seed, long n) {
         return new UUID(seed, n).toString();
+    }
+
+    /** A version-4 (random) UUID from the generator's own random numbers, so that a seed repeats its run. */
+    static String randomEventId(SplittableRandom random) {
+        long high = (random.nextLong() & ~0xF000L) | 0x4000L;
+        long low = (random.nextLong() & 0x3FFF_FFFF_FFFF_FFFFL) | 0x8000_0000_0000_0000L;
+        return new UUID(high, low).toString();
     }
 
     public static String sensorId(long n, int sensors) {
@@ -89,6 +115,7 @@ public final class LoadGenerator {
         p.put(ProducerConfig.KEY_SERIALIZER_CLASS_CONFIG, StringSerializer.class.getName());
         p.put(ProducerConfig.VALUE_SERIALIZER_CLASS_CONFIG, ByteArraySerializer.class.getName());
         SplittableRandom random = new SplittableRandom(o.seed());
+        SplittableRandom ids = new SplittableRandom(~o.seed());
         List<IntFunction<byte[]>> kinds = new ArrayList<>(INVALID_KINDS.values());
         List<ProducerRecord<String, byte[]>> recent = new ArrayList<>();
         long start = System.nanoTime();
@@ -104,9 +131,10 @@ public final class LoadGenerator {
         try (KafkaProducer<String, byte[]> producer = new KafkaProducer<>(p)) {
             for (long n = 0; n < o.events(); n++) {
                 String sensor = sensorId(n, o.sensors());
-                Instant now = Instant.now().plusNanos(random.nextInt(1000));
+                Instant time = o.clock().time(n).plusNanos(random.nextInt(1000));
+                String eventId = o.sequentialIds() ? eventId(o.seed(), n) : randomEventId(ids);
                 var record = new ProducerRecord<>(o.topic(), sensor,
-                        reading(sensor, eventId(o.seed(), n), now, Math.round(random.nextDouble() * 100_000) / 1000.0)
+                        reading(sensor, eventId, time, Math.round(random.nextDouble() * 100_000) / 1000.0)
                                 .getBytes(StandardCharsets.UTF_8));
                 producer.send(record, onAck);
                 records++;
@@ -195,7 +223,8 @@ public final class LoadGenerator {
                 Integer.parseInt(flag(flags, "sensors", "SENSOR_COUNT", "1000")), events, rate,
                 Double.parseDouble(flag(flags, "duplicates", "DUPLICATE_SHARE", "0")),
                 Double.parseDouble(flag(flags, "invalid", "INVALID_SHARE", "0")),
-                Long.parseLong(flag(flags, "seed", "SEED", String.valueOf(System.currentTimeMillis()))));
+                Long.parseLong(flag(flags, "seed", "SEED", String.valueOf(System.currentTimeMillis()))),
+                "sequential".equals(flag(flags, "ids", "EVENT_IDS", "random")), WALL_CLOCK);
         System.out.println(produce(o));
     }
 

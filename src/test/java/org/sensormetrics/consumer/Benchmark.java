@@ -7,6 +7,7 @@ import java.nio.file.Path;
 import java.sql.Connection;
 import java.sql.ResultSet;
 import java.time.Duration;
+import java.time.Instant;
 import java.util.LinkedHashMap;
 import java.util.Map;
 import java.util.concurrent.TimeUnit;
@@ -52,15 +53,17 @@ public final class Benchmark {
         Pipeline.startOrUseServices(Path.of("target/bench-postgres"));
         String run = "bench_" + System.currentTimeMillis() % 1_000_000;
         Pipeline p = new Pipeline(run, run, run, 12);
-        var load = p.load(1000, events).withRate(steady ? rate : 0).withSeed(42);
+        // random version-4 ids as real producers send them; BENCH_IDS=sequential for ids that sort as produced
+        boolean sequentialIds = "sequential".equals(env("BENCH_IDS", "random"));
+        var load = p.load(1000, events).withRate(steady ? rate : 0).withSeed(42).withSequentialIds(sequentialIds);
         // steady mode: the first seconds (JIT compilation, first connections) are run but not measured
-        var warmupLoad = p.load(1000, (long) rate * warmup).withRate(rate).withSeed(41);
+        var warmupLoad = p.load(1000, (long) rate * warmup).withRate(rate).withSeed(41).withSequentialIds(sequentialIds);
         long expected = steady ? events + warmupLoad.events() : events;
         Map<String, String> results = new LinkedHashMap<>();
         results.put("machine", Runtime.getRuntime().availableProcessors() + " cores, "
                 + Files.readAllLines(Path.of("/proc/meminfo")).get(0).replaceAll("\\s+", " "));
         results.put("mode", steady ? "steady " + rate + " events/s for " + seconds + " s" : "bulk, from the beginning");
-        results.put("events", String.format("%,d (12 partitions, 1,000 sensors)%s", events,
+        results.put("events", String.format("%,d (12 partitions, 1,000 sensors, %s ids)%s", events, sequentialIds ? "sequential" : "random v4",
                 steady ? String.format(", after %,d warm-up events", (long) rate * warmup) : ""));
 
         if (!steady) {
@@ -78,6 +81,7 @@ public final class Benchmark {
         long lastNanos;
         CpuTimes atStart = null; // bulk: the first commit; steady: the start of the measured load
         CpuTimes atEnd;
+        Instant measuredFrom = Instant.MIN; // steady: the events after the warm-up, by their timestamps
         try {
             if (steady) {
                 // latency counts from the first event: start producing once every partition is assigned
@@ -90,6 +94,7 @@ public final class Benchmark {
                 System.out.println(LoadGenerator.produce(warmupLoad));
                 System.out.printf("Producing %,d events/s for %d s ...%n", rate, seconds);
                 atStart = CpuTimes.read(service.pid(), p.database);
+                measuredFrom = Instant.now().truncatedTo(java.time.temporal.ChronoUnit.MICROS);
                 System.out.println(LoadGenerator.produce(load));
             }
             long deadline = System.nanoTime() + TimeUnit.MINUTES.toNanos(30);
@@ -132,7 +137,7 @@ public final class Benchmark {
         long claimed = p.count("SELECT count(*) FROM processed_events");
         boolean exact = stored == expected && distinct == expected && claimed == expected;
         double serviceSeconds = (lastNanos - firstCommitNanos) / 1e9;
-        String measured = "event_id LIKE '" + LoadGenerator.eventId(load.seed(), 0).substring(0, 19) + "%'";
+        String measured = "timestamp >= '" + measuredFrom + "'";
         results.put("service settings", "java -Xmx" + xmx + " -jar, CONSUMER_BATCH_SIZE=" + env("CONSUMER_BATCH_SIZE", "(default)")
                 + ", CONSUMER_THREADS=" + env("CONSUMER_THREADS", "(default)"));
         results.put("exactly once", exact + String.format(" (metrics %,d, distinct %,d, processed_events %,d)", stored, distinct, claimed));
@@ -180,21 +185,32 @@ public final class Benchmark {
         Pipeline.postgres().createDatabase(database);
         ByteArrayOutputStream events = new ByteArrayOutputStream();
         ByteArrayOutputStream metrics = new ByteArrayOutputStream();
+        String hours;
         try (Connection c = p.db()) {
             var copy = c.unwrap(PGConnection.class).getCopyAPI();
-            copy.copyOut("COPY (SELECT event_id, sensor_id, kafka_partition, kafka_offset FROM processed_events ORDER BY kafka_partition, kafka_offset) TO STDOUT", events);
+            copy.copyOut("COPY (SELECT event_id, sensor_id, kafka_partition, kafka_offset, event_time FROM processed_events ORDER BY kafka_partition, kafka_offset) TO STDOUT", events);
             copy.copyOut("COPY (SELECT sensor_id, event_id, timestamp, value FROM metrics ORDER BY id) TO STDOUT", metrics);
+            try (var st = c.createStatement();
+                 ResultSet rs = st.executeQuery("SELECT string_agg(DISTINCT floor(extract(epoch FROM timestamp) / 3600)::bigint::text, ',') FROM metrics")) {
+                rs.next();
+                hours = rs.getString(1);
+            }
         }
         try (Connection c = Pipeline.postgres().connect(database)) {
+            // the same layout, its partitions made before the clock starts
             try (var st = c.createStatement()) {
                 st.execute(Files.readString(Path.of("routes/schema.sql")));
+            }
+            try (var st = c.prepareStatement("SELECT sensor_metrics_create_partitions(string_to_array(?, ',')::bigint[], INTERVAL '1 day')")) {
+                st.setString(1, hours);
+                st.execute();
             }
             c.setAutoCommit(false);
             var copy = c.unwrap(PGConnection.class).getCopyAPI();
             long backend = c.unwrap(PGConnection.class).getBackendPID();
             double cpuBefore = CpuTimes.processSeconds(backend);
             long start = System.nanoTime();
-            copy.copyIn("COPY processed_events (event_id, sensor_id, kafka_partition, kafka_offset) FROM STDIN",
+            copy.copyIn("COPY processed_events (event_id, sensor_id, kafka_partition, kafka_offset, event_time) FROM STDIN",
                     new ByteArrayInputStream(events.toByteArray()));
             copy.copyIn("COPY metrics (sensor_id, event_id, timestamp, value) FROM STDIN", new ByteArrayInputStream(metrics.toByteArray()));
             c.commit();

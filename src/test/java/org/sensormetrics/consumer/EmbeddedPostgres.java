@@ -32,6 +32,8 @@ public final class EmbeddedPostgres implements AutoCloseable {
     private final String user;
     private final String password;
     private final String runAs;
+    /** A cgroup v1 memory group the server is started in (its page cache counts too), or null. */
+    private Path memoryGroup;
 
     private EmbeddedPostgres(Path bin, Path dataDir, String host, int port, String user, String password, String runAs) {
         this.bin = bin;
@@ -50,6 +52,15 @@ public final class EmbeddedPostgres implements AutoCloseable {
 
     /** Starts a server on a free port, initialising dataDir first when it holds no cluster yet. */
     public static EmbeddedPostgres start(Path dataDir, String... settings) throws IOException, InterruptedException {
+        return start(dataDir, 0, settings);
+    }
+
+    /**
+     * The same, with the server's memory, page cache included, held to memoryLimitBytes (0: no limit) by a cgroup v1
+     * memory group below this process's own, so that its indexes outgrow memory as they would on a production
+     * server within hours. Needs root and the v1 memory controller.
+     */
+    public static EmbeddedPostgres start(Path dataDir, long memoryLimitBytes, String... settings) throws IOException, InterruptedException {
         String runAs = isRoot() ? (userExists("postgres") ? "postgres" : "nobody") : null;
         dataDir = dataDir.toAbsolutePath();
         if (runAs != null) {
@@ -63,6 +74,9 @@ public final class EmbeddedPostgres implements AutoCloseable {
         EmbeddedPostgres pg = new EmbeddedPostgres(findBinaries(), dataDir, "127.0.0.1", freePort(), USER, "", runAs);
         pg.initIfNeeded();
         pg.close(); // a server left running by a killed JVM would hold the data directory
+        if (memoryLimitBytes > 0) {
+            pg.memoryGroup = memoryGroup(memoryLimitBytes);
+        }
         pg.startServer(settings);
         return pg;
     }
@@ -163,8 +177,28 @@ public final class EmbeddedPostgres implements AutoCloseable {
         run(command, asServerUser, true);
     }
 
+    private static Path memoryGroup(long limitBytes) throws IOException {
+        String own = Files.readAllLines(Path.of("/proc/self/cgroup")).stream()
+                .filter(l -> l.matches("\\d+:memory:.*")).findFirst()
+                .orElseThrow(() -> new IOException("no cgroup v1 memory controller: cannot hold PostgreSQL's memory"))
+                .replaceFirst("^\\d+:memory:", "");
+        Path group = Path.of("/sys/fs/cgroup/memory" + own, "sensor-metrics-postgres");
+        Files.createDirectories(group);
+        Files.writeString(group.resolve("memory.limit_in_bytes"), String.valueOf(limitBytes));
+        return group;
+    }
+
+    /** Bytes the server's memory group holds now (resident memory and page cache), or -1 without one. */
+    public long memoryGroupUsage() throws IOException {
+        return memoryGroup == null ? -1 : Long.parseLong(Files.readString(memoryGroup.resolve("memory.usage_in_bytes")).strip());
+    }
+
     private void run(List<String> command, boolean asServerUser, boolean mustSucceed) throws IOException, InterruptedException {
         List<String> full = new ArrayList<>();
+        if (memoryGroup != null && command.contains("start")) {
+            // the server and everything it forks inherit the group of the shell that started it
+            full.addAll(List.of("sh", "-c", "echo $$ > " + memoryGroup.resolve("cgroup.procs") + " && exec \"$@\"", "sh"));
+        }
         if (asServerUser && runAs != null) {
             full.addAll(List.of("runuser", "-u", runAs, "--"));
         }

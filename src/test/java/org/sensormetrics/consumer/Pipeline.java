@@ -46,7 +46,7 @@ final class Pipeline implements AutoCloseable {
 
     /** Starts the broker and the database once per JVM; settings are PostgreSQL -c options. */
     static synchronized void startServices(Path postgresData, String... settings) throws Exception {
-        startServices(postgresData, Map.of(), settings);
+        startServices(postgresData, Map.of(), 0, settings);
     }
 
     /**
@@ -55,14 +55,19 @@ final class Pipeline implements AutoCloseable {
      * these, so a shell that has them set still tests against its own services.
      */
     static synchronized void startOrUseServices(Path postgresData) throws Exception {
-        startServices(postgresData, System.getenv());
+        startOrUseServices(postgresData, 0);
     }
 
-    private static void startServices(Path postgresData, Map<String, String> given, String... settings) throws Exception {
+    /** The same, an embedded PostgreSQL held to pgMemoryLimitBytes (0: no limit) and started with these -c settings. */
+    static synchronized void startOrUseServices(Path postgresData, long pgMemoryLimitBytes, String... settings) throws Exception {
+        startServices(postgresData, System.getenv(), pgMemoryLimitBytes, settings);
+    }
+
+    private static void startServices(Path postgresData, Map<String, String> given, long pgMemoryLimitBytes, String... settings) throws Exception {
         if (kafka == null) {
             String brokers = given.get("KAFKA_BROKERS");
             String dbHost = given.get("DB_HOST");
-            postgres = dbHost == null || dbHost.isBlank() ? EmbeddedPostgres.start(postgresData, settings)
+            postgres = dbHost == null || dbHost.isBlank() ? EmbeddedPostgres.start(postgresData, pgMemoryLimitBytes, settings)
                     : EmbeddedPostgres.existing(dbHost, Integer.parseInt(given.getOrDefault("DB_PORT", "5432")),
                             given.getOrDefault("DB_USER", EmbeddedPostgres.USER), given.getOrDefault("DB_PASSWORD", ""));
             kafka = brokers == null || brokers.isBlank() ? EmbeddedKafka.start() : EmbeddedKafka.existing(brokers);
@@ -161,7 +166,8 @@ final class Pipeline implements AutoCloseable {
     }
 
     LoadGenerator.Options load(int sensors, long events) {
-        return new LoadGenerator.Options(kafka.bootstrapServers(), topic, sensors, events, 0, 0, 0, System.nanoTime());
+        return new LoadGenerator.Options(kafka.bootstrapServers(), topic, sensors, events, 0, 0, 0, System.nanoTime(), false,
+                LoadGenerator.WALL_CLOCK);
     }
 
     /** Sends key/value pairs (value bytes as given) to the scenario's topic and waits until acknowledged. */

@@ -1,0 +1,253 @@
+package org.sensormetrics.consumer;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.sql.Connection;
+import java.sql.ResultSet;
+import java.time.Instant;
+import java.time.temporal.ChronoUnit;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.TimeUnit;
+
+/**
+ * How the cost of storing an event grows with the table: N contract events (random version-4 ids, 5,000 sensors,
+ * 12 partitions) produced first, then read from the beginning by the packaged jar into one storage layout, with
+ * PostgreSQL's memory (page cache included) held low so that the indexes outgrow it within the run, as they
+ * would in production within hours. Prints the events/s of each tenth of the run, the table, index and WAL
+ * sizes at the end, the settings, and the dashboard queries' plans.
+ *
+ * <pre>mvn -q -DskipTests package exec:java -Drun.class=org.sensormetrics.consumer.GrowthBenchmark</pre>
+ *
+ * Environment: GROWTH_EVENTS (50,000,000), GROWTH_LAYOUT (partitioned, the default layout; or reference: the
+ * reference schema's unpartitioned tables, src/test/resources/reference-schema.sql), GROWTH_PG_MEMORY (2g; 0 for
+ * no limit; a cgroup v1 memory group, so root), GROWTH_SENSORS (5,000), GROWTH_IDS (random or sequential).
+ * Compressed time: GROWTH_DAY_EVERY=N makes event times advance one day every N events, from the run's start,
+ * and GROWTH_RETENTION_DAYS=R then drops, every few seconds while the service stores, the partitions that end
+ * more than R days and the drop grace before the newest stored event (the service's own maintenance counts from
+ * the wall clock, which a compressed run does not move); it prints the disk use of each tenth and checks that
+ * every event of the last R days is stored once. Exits 1 if an event is missing or doubled.
+ */
+public final class GrowthBenchmark {
+
+    private GrowthBenchmark() {
+    }
+
+    public static void main(String[] args) throws Exception {
+        long events = Long.parseLong(env("GROWTH_EVENTS", "50000000"));
+        boolean reference = "reference".equals(env("GROWTH_LAYOUT", "partitioned"));
+        long pgMemory = bytes(env("GROWTH_PG_MEMORY", "2g"));
+        int sensors = Integer.parseInt(env("GROWTH_SENSORS", "5000"));
+        boolean sequentialIds = "sequential".equals(env("GROWTH_IDS", "random"));
+        long dayEvery = Long.parseLong(env("GROWTH_DAY_EVERY", "0"));
+        double retentionDays = Double.parseDouble(env("GROWTH_RETENTION_DAYS", "0"));
+        String xmx = env("BENCH_XMX", "256m");
+        String[] pgSettings = {"shared_buffers=512MB", "max_wal_size=4GB", "synchronous_commit=on"};
+
+        Pipeline.startOrUseServices(Path.of("target/growth-postgres"), pgMemory, pgSettings);
+        String run = "growth_" + System.currentTimeMillis() % 1_000_000;
+        Pipeline p = new Pipeline(run, run, run, 12);
+        Map<String, String> serviceEnv = new HashMap<>();
+        if (reference) {
+            try (Connection c = p.db(); var st = c.createStatement()) {
+                st.execute(Files.readString(Path.of("src/test/resources/reference-schema.sql")));
+            }
+            serviceEnv.put("DB_SCHEMA_CREATE", "false");
+        }
+        Instant start = Instant.now().truncatedTo(ChronoUnit.MICROS);
+        LoadGenerator.Clock clock = dayEvery > 0
+                ? n -> start.plusNanos((long) ((double) n / dayEvery * 86_400e9))
+                : LoadGenerator.WALL_CLOCK;
+        var load = p.load(sensors, events).withSeed(42).withSequentialIds(sequentialIds).withClock(clock);
+
+        Map<String, String> results = new LinkedHashMap<>();
+        results.put("machine", Runtime.getRuntime().availableProcessors() + " cores, "
+                + Files.readAllLines(Path.of("/proc/meminfo")).get(0).replaceAll("\\s+", " "));
+        results.put("layout", reference ? "reference (unpartitioned, unique event_id indexes)" : "partitioned (default of a new database)");
+        results.put("events", String.format("%,d, %,d sensors, 12 partitions, %s ids, read from the beginning%s", events, sensors,
+                sequentialIds ? "sequential" : "random v4",
+                dayEvery > 0 ? String.format("; event time advances a day every %,d events, retention %s days", dayEvery, retentionDays) : ""));
+        results.put("PostgreSQL", String.join(", ", pgSettings) + (pgMemory > 0 ? ", memory and page cache held to " + env("GROWTH_PG_MEMORY", "2g")
+                + " (cgroup v1)" : ", no memory limit"));
+        results.put("service", "java -Xmx" + xmx + " -jar, defaults");
+
+        System.out.printf("Producing %,d events ...%n", events);
+        System.out.println(LoadGenerator.produce(load));
+        long walStart = lsn(p);
+        Path log = Path.of("target/growth-service.log");
+        Files.deleteIfExists(log);
+        ServiceProcess service = ServiceProcess.start(p, log, xmx, serviceEnv);
+        List<String> tenths = new ArrayList<>();
+        List<String> disk = new ArrayList<>();
+        List<String> dropped = new ArrayList<>();
+        long droppedEvents = 0;
+        try {
+            long previousCount = 0;
+            long previousNanos = 0;
+            int tenth = 1;
+            long lastDrop = 0;
+            long lastPrint = System.nanoTime();
+            long deadline = System.nanoTime() + TimeUnit.HOURS.toNanos(3);
+            while (tenth <= 10) {
+                long stored = events - p.lag();
+                long now = System.nanoTime();
+                if (previousNanos == 0 && stored > 0) {
+                    previousNanos = now; // the first committed batch starts the clock
+                    previousCount = stored;
+                }
+                while (tenth <= 10 && stored >= events * tenth / 10) {
+                    tenths.add(String.format("%,.0f", (stored - previousCount) / ((now - previousNanos) / 1e9)));
+                    disk.add(mb(tableBytes(p)));
+                    previousCount = stored;
+                    previousNanos = now;
+                    tenth++;
+                }
+                if (retentionDays > 0 && now - lastDrop > TimeUnit.SECONDS.toNanos(5)) {
+                    droppedEvents += dropExpired(p, retentionDays, dropped);
+                    lastDrop = now;
+                }
+                if (now - lastPrint > TimeUnit.SECONDS.toNanos(30)) {
+                    System.out.printf("  stored %,d of %,d, PostgreSQL's memory group %s MB%n", stored, events,
+                            mb(Pipeline.postgres().memoryGroupUsage()));
+                    lastPrint = now;
+                }
+                if (now > deadline) {
+                    throw new IllegalStateException("not caught up after 3 hours");
+                }
+                Thread.sleep(200);
+            }
+        } finally {
+            service.stop();
+        }
+        results.put("events/s per tenth", String.join(" / ", tenths));
+        results.put("last tenth / first tenth", String.format("%.2f", parse(tenths.get(9)) / parse(tenths.get(0))));
+        results.put("WAL written", mb(lsn(p) - walStart) + " MB");
+        try (Connection c = p.db(); var st = c.createStatement()) {
+            for (String table : List.of("metrics", "processed_events")) {
+                try (ResultSet rs = st.executeQuery("""
+                        SELECT sum(pg_table_size(relid)), sum(pg_indexes_size(relid)), count(*) FILTER (WHERE isleaf)
+                        FROM pg_partition_tree('%s')""".formatted(table))) {
+                    rs.next();
+                    results.put(table, String.format("table %s MB, indexes %s MB, %d partition(s)", mb(rs.getLong(1)), mb(rs.getLong(2)),
+                            reference ? 0 : rs.getLong(3)));
+                }
+            }
+            // each index over all its partitions (a partitioned index has no pages of its own)
+            try (ResultSet rs = st.executeQuery("""
+                    SELECT string_agg(i.indexrelid::regclass || ' ' || pg_size_pretty(
+                             (SELECT sum(pg_relation_size(t.relid)) FROM pg_partition_tree(i.indexrelid) t)), ', ' ORDER BY i.indexrelid::regclass::text)
+                    FROM pg_index i WHERE i.indrelid IN ('metrics'::regclass, 'processed_events'::regclass)""")) {
+                rs.next();
+                results.put("indexes", rs.getString(1));
+            }
+        }
+        if (retentionDays > 0) {
+            results.put("tables' size per tenth (MB)", String.join(" / ", disk));
+            results.put("partitions dropped under load", dropped.size() + " (" + String.format("%,d", droppedEvents) + " events): " + String.join(", ", dropped));
+        }
+        // every event still in the window exactly once; the others' partitions are gone, whole
+        long kept = p.count("SELECT count(*) FROM metrics");
+        long keptDistinct = p.count("SELECT count(*) FROM (SELECT DISTINCT event_id FROM metrics) d");
+        long claims = p.count("SELECT count(*) FROM processed_events");
+        boolean exact = kept == keptDistinct && claims == kept && kept + droppedEvents == events && p.lag() == 0;
+        results.put("exactly once", exact + String.format(" (metrics %,d, distinct event ids %,d, processed_events %,d, dropped with their partitions %,d, lag %d)",
+                kept, keptDistinct, claims, droppedEvents, p.lag()));
+        System.out.println();
+        results.forEach((k, v) -> System.out.printf("| %-26s | %s |%n", k, v));
+        printPlans(p);
+        p.stopService();
+        System.exit(exact ? 0 : 1);
+    }
+
+    /**
+     * Retention at the run's own clock, through the same SQL function drop-expired-partitions.sql calls: the
+     * partitions ending more than retentionDays and the grace before the newest stored event. Returns the events
+     * the dropped partitions held (counted first, for the exactly-once check).
+     */
+    private static long dropExpired(Pipeline p, double retentionDays, List<String> dropped) throws Exception {
+        try (Connection c = p.db(); var st = c.createStatement()) {
+            String cutoff = "(SELECT max(timestamp) FROM metrics) - " + retentionDays + " * INTERVAL '1 day' - INTERVAL '1 hour'";
+            long held;
+            try (ResultSet rs = st.executeQuery("SELECT count(*) FROM metrics WHERE timestamp < (SELECT max(range_end) FROM sensor_metrics_partitions('metrics') WHERE range_end <= "
+                    + cutoff + ")")) {
+                rs.next();
+                held = rs.getLong(1);
+            }
+            try (ResultSet rs = st.executeQuery("SELECT sensor_metrics_drop_partitions(" + cutoff + ", INTERVAL '5 seconds')")) {
+                rs.next();
+                String names = rs.getString(1);
+                if (names == null || names.isEmpty()) {
+                    return 0;
+                }
+                if (names.startsWith("none")) {
+                    System.out.println("  retention: " + names);
+                    return 0;
+                }
+                for (String name : names.split(", ")) {
+                    if (name.startsWith("metrics")) {
+                        dropped.add(name);
+                    }
+                }
+                System.out.println("  retention dropped " + names);
+                return held;
+            }
+        }
+    }
+
+    private static void printPlans(Pipeline p) throws Exception {
+        String sensor = "sensor_42";
+        String newest;
+        try (Connection c = p.db(); var st = c.createStatement(); ResultSet rs = st.executeQuery("SELECT max(timestamp)::text FROM metrics")) {
+            rs.next();
+            newest = "TIMESTAMPTZ '" + rs.getString(1) + "'";
+        }
+        Map<String, String> queries = new LinkedHashMap<>();
+        queries.put("one sensor's last day, newest first (GET /api/metrics?sensorId=)", Files.readString(Path.of("routes/list-metrics.sql")));
+        queries.put("all sensors' summary over the last hour (GET /api/metrics/summary)", Files.readString(Path.of("routes/metrics-summary.sql")));
+        for (var q : queries.entrySet()) {
+            boolean oneSensor = q.getKey().startsWith("one");
+            String sql = q.getValue().replaceAll("(?m)^--.*$", "")
+                    .replace(":#sensorId", oneSensor ? "'" + sensor + "'" : "''")
+                    .replace(":#from", newest + (oneSensor ? " - INTERVAL '1 day'" : " - INTERVAL '1 hour'"))
+                    .replace(":#to", "'infinity'").replace(":#limit", "100").replace(":#offset", "0");
+            System.out.println();
+            System.out.println("EXPLAIN (ANALYZE, BUFFERS) " + q.getKey() + ":");
+            try (Connection c = p.db(); var st = c.createStatement(); ResultSet rs = st.executeQuery("EXPLAIN (ANALYZE, BUFFERS) " + sql)) {
+                while (rs.next()) {
+                    System.out.println("  " + rs.getString(1));
+                }
+            }
+        }
+    }
+
+    private static long tableBytes(Pipeline p) throws Exception {
+        return p.count("SELECT coalesce(sum(pg_total_relation_size(relid)), 0) FROM pg_partition_tree('metrics')")
+                + p.count("SELECT coalesce(sum(pg_total_relation_size(relid)), 0) FROM pg_partition_tree('processed_events')");
+    }
+
+    private static long lsn(Pipeline p) throws Exception {
+        return p.count("SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), '0/0')::bigint");
+    }
+
+    private static String mb(long bytes) {
+        return String.format("%,d", bytes / (1024 * 1024));
+    }
+
+    private static double parse(String figure) {
+        return Double.parseDouble(figure.replace(",", ""));
+    }
+
+    private static long bytes(String size) {
+        String s = size.trim().toLowerCase();
+        long unit = s.endsWith("g") ? 1L << 30 : s.endsWith("m") ? 1L << 20 : 1;
+        return Long.parseLong(s.replaceAll("[gm]$", "")) * unit;
+    }
+
+    private static String env(String name, String fallback) {
+        String v = System.getenv(name);
+        return v == null || v.isBlank() ? fallback : v;
+    }
+}
