@@ -49,9 +49,10 @@ class DeploymentManifestTest {
         }
         assertTrue(props.containsKey("quarkus.datasource.jdbc.url"));
         Set<String> read = new TreeSet<>();
-        try (Stream<Path> files = Files.list(ROUTES)) {
-            for (Path f : files.filter(f -> !f.getFileName().toString().equals(CAMEL_MAIN_ONLY)).toList()) {
-                read.addAll(matches(Pattern.compile("\\{\\{([\\w.-]+)}}"), Files.readString(f)));
+        try (Stream<Path> files = Files.walk(ROUTES)) {
+            for (Path f : files.filter(Files::isRegularFile).filter(f -> !f.getFileName().toString().equals(CAMEL_MAIN_ONLY)).toList()) {
+                // {{name}} in routes, ${properties:name} in the parameters of the SQL files
+                read.addAll(matches(Pattern.compile("\\{\\{([\\w.-]+)}}|\\$\\{properties:([\\w.-]+)}"), Files.readString(f)));
             }
         }
         assertTrue(read.contains("kafka.brokers"), read.toString());
@@ -64,7 +65,11 @@ class DeploymentManifestTest {
         Set<String> found = new TreeSet<>();
         Matcher m = pattern.matcher(text);
         while (m.find()) {
-            found.add(m.group(1));
+            for (int g = 1; g <= m.groupCount(); g++) {
+                if (m.group(g) != null) {
+                    found.add(m.group(g));
+                }
+            }
         }
         return found;
     }
