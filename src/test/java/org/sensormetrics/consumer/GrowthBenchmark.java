@@ -29,7 +29,8 @@ import java.util.concurrent.TimeUnit;
  * and GROWTH_RETENTION_DAYS=R then drops, every few seconds while the service stores, the partitions that end
  * more than R days and the drop grace before the newest stored event (the service's own maintenance counts from
  * the wall clock, which a compressed run does not move); it prints the disk use of each tenth and checks that
- * every event of the last R days is stored once. Exits 1 if an event is missing or doubled.
+ * every event of the last R days is stored once. GROWTH_MIGRATE=true, with the reference layout, then times the
+ * documented migration of those tables (routes/migrate). Exits 1 if an event is missing or doubled.
  */
 public final class GrowthBenchmark {
 
@@ -155,6 +156,9 @@ public final class GrowthBenchmark {
         boolean exact = kept == keptDistinct && claims == kept && kept + droppedEvents == events && p.lag() == 0;
         results.put("exactly once", exact + String.format(" (metrics %,d, distinct event ids %,d, processed_events %,d, dropped with their partitions %,d, lag %d)",
                 kept, keptDistinct, claims, droppedEvents, p.lag()));
+        if (reference && "true".equals(env("GROWTH_MIGRATE", "false"))) {
+            results.put("migration to partitioned", migrate(p));
+        }
         System.out.println();
         results.forEach((k, v) -> System.out.printf("| %-26s | %s |%n", k, v));
         printPlans(p);
@@ -195,6 +199,23 @@ public final class GrowthBenchmark {
                 return held;
             }
         }
+    }
+
+    /** The documented migration (routes/migrate, docs/storage.md) of the reference tables just filled, timed. */
+    private static String migrate(Pipeline p) throws Exception {
+        long rows = p.count("SELECT count(*) FROM metrics");
+        long start = System.nanoTime();
+        try (Connection c = p.db(); var st = c.createStatement()) {
+            c.setAutoCommit(false);
+            for (String step : List.of("routes/migrate/1-set-reference-tables-aside.sql", "routes/schema.sql",
+                    "routes/migrate/3-copy-reference-rows.sql")) {
+                st.execute(Files.readString(Path.of(step)));
+            }
+            c.commit();
+        }
+        double seconds = (System.nanoTime() - start) / 1e9;
+        return String.format("%,d events in %.0f s (%,.0f events/s, both tables, one transaction), then %,d rows in metrics", rows, seconds,
+                rows / seconds, p.count("SELECT count(*) FROM metrics"));
     }
 
     private static void printPlans(Pipeline p) throws Exception {
