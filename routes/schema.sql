@@ -36,9 +36,12 @@ CREATE TABLE IF NOT EXISTS metrics (
   PRIMARY KEY (timestamp, event_id)
 ) PARTITION BY RANGE (timestamp);
 ALTER SEQUENCE metrics_id_seq OWNED BY metrics.id;
--- One sensor's readings newest first (GET /api/metrics). The primary key serves time ranges across sensors;
--- the reference schema's metrics(sensor_id) and metrics(timestamp) would only repeat these two.
-CREATE INDEX IF NOT EXISTS idx_metrics_sensor_timestamp ON metrics (sensor_id, timestamp DESC);
+-- One sensor's readings newest first (GET /api/metrics, read backwards). The primary key serves time ranges across
+-- sensors; the reference schema's metrics(sensor_id) and metrics(timestamp) would only repeat these two. Ascending,
+-- unlike the reference schema's index of this name: each sensor's new readings then go to the end of its range,
+-- and PostgreSQL (12+) splits such a page leaving the old half full, where inserts at the start of a range (DESC)
+-- split pages in the middle and leave them half empty for good (docs/decisions.md 13).
+CREATE INDEX IF NOT EXISTS idx_metrics_sensor_timestamp ON metrics (sensor_id, timestamp);
 
 -- Records that broke the contract, kept with their Kafka coordinates so an operator can fix and replay them.
 -- One row per topic/partition/offset: a redelivered batch cannot record the same record twice.

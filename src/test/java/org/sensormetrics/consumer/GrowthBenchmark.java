@@ -59,9 +59,12 @@ public final class GrowthBenchmark {
             serviceEnv.put("DB_SCHEMA_CREATE", "false");
         }
         Instant start = Instant.now().truncatedTo(ChronoUnit.MICROS);
+        // event times as a fleet at the reference load would have made them, ending now (a topic produced in a
+        // minute would put all of them into one minute); compressed: a day every GROWTH_DAY_EVERY events from now
+        double eventsPerSecond = Double.parseDouble(env("GROWTH_EVENT_RATE", "20000"));
         LoadGenerator.Clock clock = dayEvery > 0
                 ? n -> start.plusNanos((long) ((double) n / dayEvery * 86_400e9))
-                : LoadGenerator.WALL_CLOCK;
+                : n -> start.minusNanos((long) ((events - n) / eventsPerSecond * 1e9));
         var load = p.load(sensors, events).withSeed(42).withSequentialIds(sequentialIds).withClock(clock);
 
         Map<String, String> results = new LinkedHashMap<>();
@@ -70,7 +73,8 @@ public final class GrowthBenchmark {
         results.put("layout", reference ? "reference (unpartitioned, unique event_id indexes)" : "partitioned (default of a new database)");
         results.put("events", String.format("%,d, %,d sensors, 12 partitions, %s ids, read from the beginning%s", events, sensors,
                 sequentialIds ? "sequential" : "random v4",
-                dayEvery > 0 ? String.format("; event time advances a day every %,d events, retention %s days", dayEvery, retentionDays) : ""));
+                dayEvery > 0 ? String.format("; event time advances a day every %,d events, retention %s days", dayEvery, retentionDays)
+                        : String.format("; event times %,.0f a second, ending at the start", eventsPerSecond)));
         results.put("PostgreSQL", String.join(", ", pgSettings) + (pgMemory > 0 ? ", memory and page cache held to " + env("GROWTH_PG_MEMORY", "2g")
                 + " (cgroup v1)" : ", no memory limit"));
         results.put("service", "java -Xmx" + xmx + " -jar, defaults");
@@ -225,17 +229,19 @@ public final class GrowthBenchmark {
             rs.next();
             newest = "TIMESTAMPTZ '" + rs.getString(1) + "'";
         }
-        Map<String, String> queries = new LinkedHashMap<>();
-        queries.put("one sensor's last day, newest first (GET /api/metrics?sensorId=)", Files.readString(Path.of("routes/list-metrics.sql")));
-        queries.put("all sensors' summary over the last hour (GET /api/metrics/summary)", Files.readString(Path.of("routes/metrics-summary.sql")));
-        for (var q : queries.entrySet()) {
-            boolean oneSensor = q.getKey().startsWith("one");
-            String sql = q.getValue().replaceAll("(?m)^--.*$", "")
-                    .replace(":#sensorId", oneSensor ? "'" + sensor + "'" : "''")
-                    .replace(":#from", newest + (oneSensor ? " - INTERVAL '1 day'" : " - INTERVAL '1 hour'"))
+        // the read API's own statements, with the parameters a dashboard sends
+        record Query(String title, String file, String sensorId, String from) {
+        }
+        List<Query> queries = List.of(
+                new Query("one sensor's newest 100 readings of the last day (GET /api/metrics?sensorId=)", "list-metrics.sql", sensor, newest + " - INTERVAL '1 day'"),
+                new Query("one sensor's summary of the last day (GET /api/metrics/summary?sensorId=)", "metrics-summary.sql", sensor, newest + " - INTERVAL '1 day'"),
+                new Query("all sensors' summary of the last minute (GET /api/metrics/summary)", "metrics-summary.sql", "", newest + " - INTERVAL '1 minute'"));
+        for (Query q : queries) {
+            String sql = Files.readString(Path.of("routes", q.file())).replaceAll("(?m)^--.*$", "")
+                    .replace(":#sensorId", "'" + q.sensorId() + "'").replace(":#from", q.from())
                     .replace(":#to", "'infinity'").replace(":#limit", "100").replace(":#offset", "0");
             System.out.println();
-            System.out.println("EXPLAIN (ANALYZE, BUFFERS) " + q.getKey() + ":");
+            System.out.println("EXPLAIN (ANALYZE, BUFFERS) " + q.title() + ":");
             try (Connection c = p.db(); var st = c.createStatement(); ResultSet rs = st.executeQuery("EXPLAIN (ANALYZE, BUFFERS) " + sql)) {
                 while (rs.next()) {
                     System.out.println("  " + rs.getString(1));
