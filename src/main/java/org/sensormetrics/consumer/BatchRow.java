@@ -1,5 +1,8 @@
 package org.sensormetrics.consumer;
 
+import java.util.Map;
+
+import com.fasterxml.jackson.annotation.JsonAnyGetter;
 import com.fasterxml.jackson.annotation.JsonIgnore;
 import com.fasterxml.jackson.annotation.JsonInclude;
 import com.fasterxml.jackson.databind.PropertyNamingStrategies;
@@ -11,15 +14,23 @@ import com.fasterxml.jackson.databind.annotation.JsonNaming;
  * the poll threads' profile samples (JFR, same load), and it is written for every batch.
  *
  * @param reasonCode the fixed word that labels the rejected records metric; not sent to the database
+ * @param extra      the values of the contract's other fields (sensor-reading.schema.json), by column, written as
+ *                   members of the row's JSON object beside the fixed ones; null when the contract has none
  */
 @JsonNaming(PropertyNamingStrategies.SnakeCaseStrategy.class)
 @JsonInclude(JsonInclude.Include.NON_NULL)
 public record BatchRow(String kafkaTopic, Integer kafkaPartition, Long kafkaOffset, String recordKey,
         String eventId, String sensorId, Long eventTimeUs, Double value,
-        String payload, String payloadEncoding, String reason, @JsonIgnore String reasonCode) {
+        String payload, String payloadEncoding, String reason, @JsonIgnore String reasonCode, @JsonIgnore Map<String, Object> extra) {
 
-    static BatchRow reading(String topic, Integer partition, Long offset, String eventId, String sensorId, long eventTimeUs, double value) {
-        return new BatchRow(topic, partition, offset, null, eventId, sensorId, eventTimeUs, value, null, null, null, null);
+    static BatchRow reading(String topic, Integer partition, Long offset, String eventId, String sensorId, long eventTimeUs, double value,
+            Map<String, Object> extra) {
+        return new BatchRow(topic, partition, offset, null, eventId, sensorId, eventTimeUs, value, null, null, null, null, extra);
+    }
+
+    @JsonAnyGetter
+    Map<String, Object> extraColumns() {
+        return extra == null ? Map.of() : extra;
     }
 
     /**
@@ -44,6 +55,6 @@ public record BatchRow(String kafkaTopic, Integer kafkaPartition, Long kafkaOffs
 
     static BatchRow rejected(String topic, Integer partition, Long offset, String recordKey, String payload, String payloadEncoding,
             String reason, String reasonCode) {
-        return new BatchRow(topic, partition, offset, recordKey, null, null, null, null, payload, payloadEncoding, reason, reasonCode);
+        return new BatchRow(topic, partition, offset, recordKey, null, null, null, null, payload, payloadEncoding, reason, reasonCode, null);
     }
 }

@@ -23,12 +23,13 @@ import org.apache.camel.component.kafka.KafkaConstants;
 
 /**
  * Turns each Kafka record of a batch into one row for store-batch.sql: either a reading (event_id, sensor_id,
- * event_time_us, value) or a rejection (payload and reason). It never throws for bad input, so a poison
- * record is recorded instead of failing (and endlessly rewinding) its batch.
+ * event_time_us, value, and the contract's other fields by column) or a rejection (payload and reason). It never
+ * throws for bad input, so a poison record is recorded instead of failing (and endlessly rewinding) its batch.
  *
- * <p>This is Java because the contract needs what the YAML DSL cannot say safely: strict UTF-8, timestamp
- * parsing, and strings PostgreSQL would refuse (NUL, lone surrogates) caught before they can fail the
- * statement. The bounds come from application.properties ({@code validation.*}).
+ * <p>The fields, their types, bounds and columns come from the message contract file
+ * (routes/sensor-reading.schema.json, {@link SensorReadingContract}). This is Java for what a schema cannot say:
+ * strict UTF-8, the timestamp forms, and strings PostgreSQL would refuse (NUL, lone surrogates), caught before they
+ * can fail the statement. The payload bound and the retention window come from application.properties.
  */
 public class SensorReadingValidator {
 
@@ -39,7 +40,8 @@ public class SensorReadingValidator {
 
     private final ObjectMapper mapper;
     private int maxPayloadBytes = 65536;
-    private int maxIdLength = 255;
+    /** Set from validation.contract; the packaged one where nothing sets it. */
+    private SensorReadingContract contract;
     /** Readings older than this many days are rejected (their partitions may be gone); 0 keeps everything. */
     private double retentionDays;
 
@@ -54,8 +56,9 @@ public class SensorReadingValidator {
         this.maxPayloadBytes = maxPayloadBytes;
     }
 
-    public void setMaxIdLength(int maxIdLength) {
-        this.maxIdLength = maxIdLength;
+    /** Where the message contract is: {@code classpath:...}, {@code file:...} or a path (validation.contract). */
+    public void setContract(String uri) {
+        this.contract = SensorReadingContract.load(uri);
     }
 
     public void setRetentionDays(double retentionDays) {
@@ -68,6 +71,9 @@ public class SensorReadingValidator {
      * @param records the batch's record exchanges (the body of the consumer's batch exchange)
      */
     public List<BatchRow> toRows(List<?> records) {
+        if (contract == null) {
+            contract = SensorReadingContract.load("classpath:routes/sensor-reading.schema.json");
+        }
         List<BatchRow> rows = new ArrayList<>(records.size());
         long oldestKeptUs = retentionDays > 0
                 ? IsoTimestamp.epochMicros(Instant.now().minusMillis((long) (retentionDays * 86_400_000L)).getEpochSecond(), 0)
@@ -92,7 +98,7 @@ public class SensorReadingValidator {
                     + " days (RETENTION_DAYS)");
         }
         if (checked instanceof Reading r) {
-            return BatchRow.reading(topic, partition, offset, r.eventId(), r.sensorId(), r.eventTimeUs(), r.value());
+            return BatchRow.reading(topic, partition, offset, r.eventId(), r.sensorId(), r.eventTimeUs(), r.value(), r.extra());
         }
         return reject(topic, partition, offset, keyText(message.getHeader(KafkaConstants.KEY)), payload, (Problem) checked);
     }
@@ -101,7 +107,8 @@ public class SensorReadingValidator {
     sealed interface Checked permits Reading, Problem {
     }
 
-    record Reading(String eventId, String sensorId, long eventTimeUs, double value) implements Checked {
+    /** @param extra the contract's other fields, by column; null when it has none */
+    record Reading(String eventId, String sensorId, long eventTimeUs, double value, java.util.Map<String, Object> extra) implements Checked {
     }
 
     /**
@@ -139,69 +146,110 @@ public class SensorReadingValidator {
         if (json == null || !json.isObject()) {
             return new Problem("not_json_object", "not a JSON object");
         }
-        String problem = requireId(json, "event_id");
-        if (problem != null) {
-            return new Problem("invalid_event_id", problem);
-        }
-        problem = requireId(json, "sensor_id");
-        if (problem != null) {
-            return new Problem("invalid_sensor_id", problem);
-        }
-        problem = requireValue(json.get("value"));
-        if (problem != null) {
-            return new Problem("invalid_value", problem);
-        }
-        JsonNode timestamp = json.get("timestamp");
-        long micros = timestamp != null && timestamp.isTextual() ? IsoTimestamp.epochMicros(timestamp.textValue()) : IsoTimestamp.NOT_PARSED;
-        if (micros == IsoTimestamp.NOT_PARSED) {
-            Instant time;
-            try {
-                time = timestamp(timestamp);
-            } catch (DateTimeException | ArithmeticException e) {
-                return new Problem("invalid_timestamp", "timestamp " + abbreviate(String.valueOf(timestamp))
-                        + " is not ISO 8601 with an offset or epoch seconds/milliseconds");
+        String eventId = null;
+        String sensorId = null;
+        double value = 0;
+        long micros = 0;
+        java.util.Map<String, Object> extra = null;
+        for (SensorReadingContract.Field field : contract.fields()) {
+            JsonNode node = json.get(field.name());
+            if (node == null || node.isNull()) {
+                if (field.required()) {
+                    return new Problem(field.code(), field.name() + " is missing");
+                }
+                continue;
             }
-            if (time.isBefore(EARLIEST) || time.isAfter(LATEST)) {
-                return new Problem("invalid_timestamp", "timestamp " + time + " is outside years 1 to 9999");
+            Object checkedValue;
+            if (field.type() == SensorReadingContract.Type.TIMESTAMP) {
+                long us = node.isTextual() ? IsoTimestamp.epochMicros(node.textValue()) : IsoTimestamp.NOT_PARSED;
+                if (us == IsoTimestamp.NOT_PARSED) {
+                    Instant time;
+                    try {
+                        time = timestamp(node);
+                    } catch (DateTimeException | ArithmeticException e) {
+                        return new Problem(field.code(), field.name() + " " + abbreviate(String.valueOf(node))
+                                + " is not ISO 8601 with an offset or epoch seconds/milliseconds");
+                    }
+                    if (time.isBefore(EARLIEST) || time.isAfter(LATEST)) {
+                        return new Problem(field.code(), field.name() + " " + time + " is outside years 1 to 9999");
+                    }
+                    // not ChronoUnit.MICROS.between: it counts in nanoseconds and overflows beyond 292 years from 1970
+                    us = IsoTimestamp.epochMicros(time.getEpochSecond(), time.getNano());
+                }
+                checkedValue = us;
+            } else {
+                String problem = problem(field, node);
+                if (problem != null) {
+                    return new Problem(field.code(), problem);
+                }
+                checkedValue = switch (field.type()) {
+                    case STRING -> node.textValue();
+                    case NUMBER -> node.doubleValue();
+                    case INTEGER -> node.longValue();
+                    default -> node.booleanValue();
+                };
             }
-            // not ChronoUnit.MICROS.between: it counts in nanoseconds and overflows beyond 292 years from 1970
-            micros = IsoTimestamp.epochMicros(time.getEpochSecond(), time.getNano());
+            switch (field.column()) {
+                case "event_id" -> eventId = (String) checkedValue;
+                case "sensor_id" -> sensorId = (String) checkedValue;
+                case "value" -> value = ((Number) checkedValue).doubleValue();
+                case "timestamp" -> micros = (Long) checkedValue;
+                default -> {
+                    if (extra == null) {
+                        extra = new java.util.HashMap<>();
+                    }
+                    extra.put(field.column(), checkedValue);
+                }
+            }
         }
-        return new Reading(json.get("event_id").textValue(), json.get("sensor_id").textValue(), micros, json.get("value").doubleValue());
+        return new Reading(eventId, sensorId, micros, value, extra);
     }
 
-    private String requireId(JsonNode json, String field) {
-        JsonNode node = json.get(field);
-        if (node == null || node.isNull()) {
-            return field + " is missing";
+    /** What is wrong with a present, non-null value of a string, number, integer or boolean field; null if nothing. */
+    private static String problem(SensorReadingContract.Field field, JsonNode node) {
+        String name = field.name();
+        switch (field.type()) {
+            case STRING -> {
+                if (!node.isTextual()) {
+                    return name + " must be a string, got " + node.getNodeType().name().toLowerCase();
+                }
+                String text = node.textValue();
+                if (field.minLength() > 0 && text.isBlank()) {
+                    return name + " is empty";
+                }
+                int length = text.length() > field.maxLength() || text.length() < field.minLength() ? text.codePointCount(0, text.length()) : -1;
+                if (length >= 0 && length > field.maxLength()) {
+                    return name + " is " + length + " characters, longer than " + field.maxLength();
+                }
+                if (length >= 0 && length < field.minLength()) {
+                    return name + " is " + length + " characters, shorter than " + field.minLength();
+                }
+                if (!storableText(text)) {
+                    return name + " contains a NUL character or an unpaired surrogate";
+                }
+                return null;
+            }
+            case NUMBER, INTEGER -> {
+                if (!node.isNumber() || field.type() == SensorReadingContract.Type.INTEGER && !(node.isIntegralNumber() && node.canConvertToLong())) {
+                    return name + " must be " + (field.type() == SensorReadingContract.Type.INTEGER ? "an integer" : "a number")
+                            + ", got " + node.getNodeType().name().toLowerCase();
+                }
+                double number = node.doubleValue();
+                if (!Double.isFinite(number)) {
+                    return name + " " + abbreviate(node.asText()) + " is not a finite double";
+                }
+                if (field.minimum() != null && number < field.minimum()) {
+                    return name + " " + abbreviate(node.asText()) + " is below the minimum " + field.minimum();
+                }
+                if (field.maximum() != null && number > field.maximum()) {
+                    return name + " " + abbreviate(node.asText()) + " is above the maximum " + field.maximum();
+                }
+                return null;
+            }
+            default -> {
+                return node.isBoolean() ? null : name + " must be a boolean, got " + node.getNodeType().name().toLowerCase();
+            }
         }
-        if (!node.isTextual()) {
-            return field + " must be a string, got " + node.getNodeType().name().toLowerCase();
-        }
-        String id = node.textValue();
-        if (id.isBlank()) {
-            return field + " is empty";
-        }
-        if (id.length() > maxIdLength) {
-            return field + " is " + id.length() + " characters, longer than " + maxIdLength;
-        }
-        if (!storableText(id)) {
-            return field + " contains a NUL character or an unpaired surrogate";
-        }
-        return null;
-    }
-
-    private static String requireValue(JsonNode node) {
-        if (node == null || node.isNull()) {
-            return "value is missing";
-        }
-        if (!node.isNumber()) {
-            return "value must be a number, got " + node.getNodeType().name().toLowerCase();
-        }
-        if (!Double.isFinite(node.doubleValue())) {
-            return "value " + abbreviate(node.asText()) + " is not a finite double";
-        }
-        return null;
     }
 
     private static Instant timestamp(JsonNode node) {

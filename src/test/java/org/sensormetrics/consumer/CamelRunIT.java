@@ -7,34 +7,30 @@ import java.io.File;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
-import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.TimeUnit;
-import java.util.stream.Stream;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
 
 import org.junit.jupiter.api.Test;
 
 /**
- * The routes as integration engineers run them: `camel run` with the Camel CLI (camel-jbang-core from
- * Maven Central, no JBang installer), the route files, application.properties and the helper sources,
- * nothing compiled by Maven. Counts rows afterwards.
+ * The routes as integration engineers run them: the README's `camel run` command, word for word, with the Camel
+ * CLI (camel-jbang-core from Maven Central, no JBang installer): the route files, the helper sources and the
+ * properties, nothing compiled by Maven. Counts rows afterwards.
  */
 class CamelRunIT {
 
     @Test
     void camelRunStoresEveryEventExactlyOnce() throws Exception {
         try (Pipeline p = Pipeline.scenario("camelrun", 6)) {
-            List<String> command = new ArrayList<>(List.of(javaBin(), "-Xmx512m", "-cp", cliClasspath(),
-                    "src/test/camel-cli/CamelCli.java", "run"));
-            try (Stream<Path> routes = Files.list(Path.of("routes"))) {
-                routes.map(Path::toString).filter(f -> f.endsWith(".camel.yaml")).sorted().forEach(command::add);
-            }
-            command.add("application.properties");
-            command.add("application-dev.properties");
-            try (Stream<Path> sources = Files.list(Path.of("src/main/java/org/sensormetrics/consumer"))) {
-                sources.map(Path::toString).filter(f -> !f.endsWith("SensorMetricsConsumer.java") && !f.endsWith("LoadGenerator.java"))
-                        .sorted().forEach(command::add);
-            }
+            // exactly the README's command, `camel` being the Camel CLI from Maven Central
+            String readme = Files.readString(Path.of("README.md"));
+            Matcher m = Pattern.compile("(?m)^.*?(camel run routes/.*)$").matcher(readme);
+            assertTrue(m.find(), "the README has a camel run command");
+            String camelRun = m.group(1).strip();
+            List<String> command = List.of("bash", "-c", "camel() { exec '" + javaBin() + "' -Xmx512m -cp '" + cliClasspath()
+                    + "' src/test/camel-cli/CamelCli.java \"$@\"; }; " + camelRun);
             ProcessBuilder pb = new ProcessBuilder(command).redirectErrorStream(true)
                     .redirectOutput(new File("target/camel-run-it.log"));
             pb.environment().putAll(p.serviceEnvironment());

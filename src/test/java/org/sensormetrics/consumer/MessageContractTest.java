@@ -1,0 +1,82 @@
+package org.sensormetrics.consumer;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.sensormetrics.consumer.Pipeline.utf8;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.List;
+import java.util.Map;
+import java.util.stream.Stream;
+
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import org.junit.jupiter.api.Test;
+
+/**
+ * The message contract is the file beside the routes (routes/sensor-reading.schema.json): a field is added to what is
+ * stored by editing files under routes/ only, here a copy of them, and the service run from that copy stores it from
+ * real Kafka into real PostgreSQL.
+ */
+class MessageContractTest {
+
+    @Test
+    void anOptionalFieldAddedInTheRouteFilesIsStoredAndCheckedAgainstItsType() throws Exception {
+        Path routes = Files.createTempDirectory(Path.of("target").toAbsolutePath(), "routes-with-unit");
+        try (Stream<Path> files = Files.list(Path.of("routes"))) {
+            for (Path f : files.filter(Files::isRegularFile).toList()) {
+                Files.copy(f, routes.resolve(f.getFileName()));
+            }
+        }
+        // the contract: an optional string of up to 16 characters, fed to column unit
+        ObjectMapper json = new ObjectMapper();
+        ObjectNode contract = (ObjectNode) json.readTree(routes.resolve("sensor-reading.schema.json").toFile());
+        ((ObjectNode) contract.get("properties")).putObject("unit").put("type", "string").put("maxLength", 16).put("x-column", "unit");
+        json.writerWithDefaultPrettyPrinter().writeValue(routes.resolve("sensor-reading.schema.json").toFile(), contract);
+        // the table, and the statement
+        Files.writeString(routes.resolve("schema.sql"), Files.readString(routes.resolve("schema.sql"))
+                + "\nALTER TABLE metrics ADD COLUMN IF NOT EXISTS unit VARCHAR(16);\n");
+        String statement = Files.readString(routes.resolve("store-batch.sql"));
+        String withUnit = statement.replace("payload text, payload_encoding text, reason text)", "payload text, payload_encoding text, reason text, unit text)")
+                .replace("INSERT INTO metrics (sensor_id, event_id, timestamp, value)\nSELECT sensor_id, event_id, event_time, value",
+                        "INSERT INTO metrics (sensor_id, event_id, timestamp, value, unit)\nSELECT sensor_id, event_id, event_time, value, unit");
+        assertTrue(!withUnit.equals(statement) && withUnit.contains("unit)\nSELECT"), "the statement was edited");
+        Files.writeString(routes.resolve("store-batch.sql"), withUnit);
+
+        try (Pipeline p = Pipeline.scenario("contract", 2)) {
+            p.set("camel.main.routes-include-pattern", "file:" + routes + "/*.camel.yaml").set("sql.location", "file:" + routes);
+            p.startService();
+            String ts = "\"timestamp\":\"2026-01-15T10:30:45Z\"";
+            p.send(List.of(
+                    Map.entry("s1", utf8("{\"sensor_id\":\"s1\",\"event_id\":\"with-unit\"," + ts + ",\"value\":21.5,\"unit\":\"°C\"}")),
+                    Map.entry("s1", utf8("{\"sensor_id\":\"s1\",\"event_id\":\"without-unit\"," + ts + ",\"value\":22}")),
+                    Map.entry("s1", utf8("{\"sensor_id\":\"s1\",\"event_id\":\"null-unit\"," + ts + ",\"value\":23,\"unit\":null}")),
+                    Map.entry("s2", utf8("{\"sensor_id\":\"s2\",\"event_id\":\"number-unit\"," + ts + ",\"value\":24,\"unit\":42}")),
+                    Map.entry("s2", utf8("{\"sensor_id\":\"s2\",\"event_id\":\"long-unit\"," + ts + ",\"value\":25,\"unit\":\"degrees celsius!\"}")),
+                    Map.entry("s2", utf8("{\"sensor_id\":\"s2\",\"event_id\":\"too-long-unit\"," + ts + ",\"value\":26,\"unit\":\"degrees celsius!!\"}"))));
+            p.awaitCaughtUp(Duration.ofMinutes(2));
+
+            p.assertExactlyOnce(4);
+            assertEquals(1, p.count("SELECT count(*) FROM metrics WHERE event_id = 'with-unit' AND unit = '°C'"));
+            assertEquals(1, p.count("SELECT count(*) FROM metrics WHERE event_id = 'long-unit' AND unit = 'degrees celsius!'"));
+            assertEquals(2, p.count("SELECT count(*) FROM metrics WHERE event_id IN ('without-unit', 'null-unit') AND unit IS NULL"));
+            assertEquals(1, p.count("SELECT count(*) FROM rejected_events WHERE reason = 'unit must be a string, got number'"));
+            assertEquals(1, p.count("SELECT count(*) FROM rejected_events WHERE reason = 'unit is 17 characters, longer than 16'"));
+            assertEquals(0, p.progress().getFailures());
+        }
+    }
+
+    @Test
+    void aContractTheValidatorCannotEnforceFailsAtStartupWithTheReason() {
+        ObjectMapper json = new ObjectMapper();
+        var e = assertThrows(IllegalArgumentException.class, () -> SensorReadingContract.parse(json.readTree("""
+                {"properties": {"event_id": {"type": "string", "pattern": "^[a-f0-9-]+$", "x-column": "event_id"}}}"""), "test"));
+        assertEquals("message contract test: field event_id: keyword pattern is not enforced by the validator", e.getMessage());
+        e = assertThrows(IllegalArgumentException.class, () -> SensorReadingContract.parse(json.readTree("""
+                {"required": ["event_id"], "properties": {"event_id": {"type": "string", "x-column": "event_id"}}}"""), "test"));
+        assertEquals("message contract test: a required field must feed column " + e.getMessage().replaceAll(".* ", ""), e.getMessage());
+    }
+}
