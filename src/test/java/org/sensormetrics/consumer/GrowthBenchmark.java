@@ -132,18 +132,20 @@ public final class GrowthBenchmark {
         results.put("WAL written", mb(lsn(p) - walStart) + " MB");
         try (Connection c = p.db(); var st = c.createStatement()) {
             for (String table : List.of("metrics", "processed_events")) {
+                // a plain table has no partition tree: then it is its own only member
                 try (ResultSet rs = st.executeQuery("""
-                        SELECT sum(pg_table_size(relid)), sum(pg_indexes_size(relid)), count(*) FILTER (WHERE isleaf)
-                        FROM pg_partition_tree('%s')""".formatted(table))) {
+                        SELECT sum(pg_table_size(relid)), sum(pg_indexes_size(relid)), count(*) FILTER (WHERE isleaf AND level > 0)
+                        FROM (SELECT relid, isleaf, level FROM pg_partition_tree('%1$s') UNION SELECT '%1$s'::regclass, true, 0) t
+                        """.formatted(table))) {
                     rs.next();
-                    results.put(table, String.format("table %s MB, indexes %s MB, %d partition(s)", mb(rs.getLong(1)), mb(rs.getLong(2)),
-                            reference ? 0 : rs.getLong(3)));
+                    results.put(table, String.format("table %s MB, indexes %s MB, %d partition(s)", mb(rs.getLong(1)), mb(rs.getLong(2)), rs.getLong(3)));
                 }
             }
             // each index over all its partitions (a partitioned index has no pages of its own)
             try (ResultSet rs = st.executeQuery("""
-                    SELECT string_agg(i.indexrelid::regclass || ' ' || pg_size_pretty(
-                             (SELECT sum(pg_relation_size(t.relid)) FROM pg_partition_tree(i.indexrelid) t)), ', ' ORDER BY i.indexrelid::regclass::text)
+                    SELECT string_agg(i.indexrelid::regclass || ' ' || pg_size_pretty(pg_relation_size(i.indexrelid)
+                             + coalesce((SELECT sum(pg_relation_size(t.relid)) FROM pg_partition_tree(i.indexrelid) t), 0)), ', '
+                             ORDER BY i.indexrelid::regclass::text)
                     FROM pg_index i WHERE i.indrelid IN ('metrics'::regclass, 'processed_events'::regclass)""")) {
                 rs.next();
                 results.put("indexes", rs.getString(1));
@@ -251,8 +253,10 @@ public final class GrowthBenchmark {
     }
 
     private static long tableBytes(Pipeline p) throws Exception {
-        return p.count("SELECT coalesce(sum(pg_total_relation_size(relid)), 0) FROM pg_partition_tree('metrics')")
-                + p.count("SELECT coalesce(sum(pg_total_relation_size(relid)), 0) FROM pg_partition_tree('processed_events')");
+        return p.count("""
+                SELECT sum(pg_total_relation_size(relid))
+                FROM (SELECT relid FROM pg_partition_tree('metrics') UNION SELECT relid FROM pg_partition_tree('processed_events')
+                      UNION SELECT 'metrics'::regclass UNION SELECT 'processed_events'::regclass) t""");
     }
 
     private static long lsn(Pipeline p) throws Exception {
