@@ -110,7 +110,7 @@ public final class GrowthBenchmark {
                     previousNanos = now;
                     tenth++;
                 }
-                if (retentionDays > 0 && now - lastDrop > TimeUnit.SECONDS.toNanos(5)) {
+                if (retentionDays > 0 && stored > 0 && now - lastDrop > TimeUnit.SECONDS.toNanos(5)) { // the tables exist
                     droppedEvents += dropExpired(p, retentionDays, dropped);
                     lastDrop = now;
                 }
@@ -179,7 +179,15 @@ public final class GrowthBenchmark {
      */
     private static long dropExpired(Pipeline p, double retentionDays, List<String> dropped) throws Exception {
         try (Connection c = p.db(); var st = c.createStatement()) {
-            String cutoff = "(SELECT max(timestamp) FROM metrics) - " + retentionDays + " * INTERVAL '1 day' - INTERVAL '1 hour'";
+            // a value, not a subquery: a statement that reads metrics cannot drop its partitions
+            String cutoff;
+            try (ResultSet rs = st.executeQuery("SELECT (max(timestamp) - " + retentionDays + " * INTERVAL '1 day' - INTERVAL '1 hour')::text FROM metrics")) {
+                rs.next();
+                if (rs.getString(1) == null) {
+                    return 0;
+                }
+                cutoff = "TIMESTAMPTZ '" + rs.getString(1) + "'";
+            }
             long held;
             try (ResultSet rs = st.executeQuery("SELECT count(*) FROM metrics WHERE timestamp < (SELECT max(range_end) FROM sensor_metrics_partitions('metrics') WHERE range_end <= "
                     + cutoff + ")")) {
