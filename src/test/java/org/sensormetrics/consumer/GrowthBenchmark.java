@@ -219,14 +219,7 @@ public final class GrowthBenchmark {
     private static String migrate(Pipeline p) throws Exception {
         long rows = p.count("SELECT count(*) FROM metrics");
         long start = System.nanoTime();
-        try (Connection c = p.db(); var st = c.createStatement()) {
-            c.setAutoCommit(false);
-            for (String step : List.of("routes/migrate/1-set-reference-tables-aside.sql", "routes/schema.sql",
-                    "routes/migrate/3-copy-reference-rows.sql")) {
-                st.execute(Files.readString(Path.of(step)));
-            }
-            c.commit();
-        }
+        p.migrateToPartitionedLayout();
         double seconds = (System.nanoTime() - start) / 1e9;
         return String.format("%,d events in %.0f s (%,.0f events/s, both tables, one transaction), then %,d rows in metrics", rows, seconds,
                 rows / seconds, p.count("SELECT count(*) FROM metrics"));

@@ -151,14 +151,7 @@ class PartitionedStorageTest {
             long maxId = p.count("SELECT max(id) FROM metrics");
             p.stopService();
 
-            try (Connection c = p.db(); var st = c.createStatement()) {
-                c.setAutoCommit(false);
-                for (String step : List.of("routes/migrate/1-set-reference-tables-aside.sql", "routes/schema.sql",
-                        "routes/migrate/3-copy-reference-rows.sql")) {
-                    st.execute(Files.readString(Path.of(step)));
-                }
-                c.commit();
-            }
+            p.migrateToPartitionedLayout();
             assertEquals(2, p.count("SELECT count(*) FROM pg_partitioned_table"));
             p.assertExactlyOnce(before.valid());
             assertEquals(maxId, p.count("SELECT max(id) FROM metrics"), "metrics.id kept");

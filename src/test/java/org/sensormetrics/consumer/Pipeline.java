@@ -239,6 +239,18 @@ final class Pipeline implements AutoCloseable {
         return main.getCamelContext().getRegistry().lookupByNameAndType("ingestProgress", IngestProgress.class);
     }
 
+    /** The documented migration of a reference-schema database (docs/storage.md): its three files, one transaction. */
+    void migrateToPartitionedLayout() throws Exception {
+        try (Connection c = db(); var st = c.createStatement()) {
+            c.setAutoCommit(false);
+            for (String step : java.util.List.of("routes/migrate/1-set-reference-tables-aside.sql", "routes/schema.sql",
+                    "routes/migrate/3-copy-reference-rows.sql")) {
+                st.execute(java.nio.file.Files.readString(Path.of(step)));
+            }
+            c.commit();
+        }
+    }
+
     Connection db() throws SQLException {
         return postgres.connect(database);
     }
