@@ -51,9 +51,25 @@ public final class FaultSuite {
             }
         }
 
+        /** Static members' names, kept by the processes that hold them (a StatefulSet's pod names). */
+        final Map<ServiceProcess, String> memberNames = new java.util.HashMap<>();
+
         ServiceProcess start() throws Exception {
-            ServiceProcess s = ServiceProcess.start(p, log(started++), "256m", env);
+            Map<String, String> processEnv = new LinkedHashMap<>(env);
+            String member = null;
+            memberNames.keySet().retainAll(services);
+            if (env.containsKey(STATIC_MEMBERS)) {
+                // a replacement takes the name of the process it replaces, as a StatefulSet's new pod does
+                for (int i = 0; member == null || memberNames.containsValue(member); i++) {
+                    member = name + "-" + i;
+                }
+                processEnv.put(STATIC_MEMBERS, member);
+            }
+            ServiceProcess s = ServiceProcess.start(p, log(started++), "256m", processEnv);
             services.add(s);
+            if (member != null) {
+                memberNames.put(s, member);
+            }
             return s;
         }
 
@@ -106,7 +122,13 @@ public final class FaultSuite {
     record Scenario(String name, double duplicates, double invalid, int consumers, Map<String, String> env, Fault fault) {
     }
 
-    static final List<Scenario> SCENARIOS = List.of(
+    /**
+     * In a scenario's env, this key (with any value) gives every process a static group membership
+     * (KAFKA_GROUP_INSTANCE_ID) of its own, reused by the process that replaces it.
+     */
+    static final String STATIC_MEMBERS = "KAFKA_GROUP_INSTANCE_ID";
+
+    static final List<Scenario> SCENARIOS = withStaticMembers(List.of(
             new Scenario("kill9", 0, 0, 1, Map.of(), run -> {
                 for (int i = 0; i < 5; i++) {
                     run.sleep(1500, 3500);
@@ -160,7 +182,21 @@ public final class FaultSuite {
             new Scenario("broker-restart", 0, 0, 1, Map.of(), run -> {
                 run.sleep(2000, 3000);
                 Pipeline.kafka().restartBroker(10_000);
-            }));
+            })), "kill9", "rebalance", "slow-db");
+
+    /** The scenarios, and after the ones named a copy of each, "-static", whose processes are static group members. */
+    private static List<Scenario> withStaticMembers(List<Scenario> scenarios, String... named) {
+        List<Scenario> all = new ArrayList<>();
+        for (Scenario s : scenarios) {
+            all.add(s);
+            if (List.of(named).contains(s.name())) {
+                Map<String, String> env = new LinkedHashMap<>(s.env());
+                env.put(STATIC_MEMBERS, "");
+                all.add(new Scenario(s.name() + "-static", s.duplicates(), s.invalid(), s.consumers(), env, s.fault()));
+            }
+        }
+        return List.copyOf(all);
+    }
 
     private FaultSuite() {
     }
