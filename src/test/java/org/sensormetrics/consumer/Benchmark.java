@@ -8,7 +8,9 @@ import java.sql.Connection;
 import java.sql.ResultSet;
 import java.time.Duration;
 import java.time.Instant;
+import java.util.ArrayList;
 import java.util.LinkedHashMap;
+import java.util.List;
 import java.util.Map;
 import java.util.concurrent.TimeUnit;
 import java.util.regex.Matcher;
@@ -29,7 +31,8 @@ import org.postgresql.PGConnection;
  * measured events are computed from the rows, overall and per 10 s window. Exits 1 if any event is missing or
  * doubled. Extra service settings pass through the environment (CONSUMER_BATCH_SIZE, CONSUMER_THREADS).
  * KAFKA_BROKERS and DB_HOST (DB_PORT, DB_USER, DB_PASSWORD) point it at a broker and a database that run
- * elsewhere instead of the embedded ones.
+ * elsewhere instead of the embedded ones. BENCH_INSTANCES (1) runs that many service processes in one consumer
+ * group; the CPU line then gives each one's share.
  */
 public final class Benchmark {
 
@@ -45,6 +48,7 @@ public final class Benchmark {
         int seconds = Integer.parseInt(env("BENCH_SECONDS", "120"));
         String xmx = env("BENCH_XMX", "256m");
         int warmup = Integer.parseInt(env("BENCH_WARMUP_SECONDS", "10"));
+        int instances = Integer.parseInt(env("BENCH_INSTANCES", "1"));
         if (steady) {
             events = (long) rate * seconds;
         }
@@ -70,13 +74,21 @@ public final class Benchmark {
             System.out.printf("Producing %,d events ...%n", events);
             System.out.println(LoadGenerator.produce(load));
         }
-        Path log = Path.of("target/benchmark-service.log");
-        Files.deleteIfExists(log);
         // e.g. BENCH_SERVICE_JAVA_OPTIONS=-XX:StartFlightRecording=filename=target/service.jfr to profile the service
         String javaOptions = env("BENCH_SERVICE_JAVA_OPTIONS", "");
-        ServiceProcess service = ServiceProcess.start(p, log, xmx, javaOptions.isEmpty() ? Map.of() : Map.of("JAVA_TOOL_OPTIONS", javaOptions));
-        Sampler sampler = new Sampler(service);
-        sampler.start();
+        // BENCH_INSTANCES separate processes in one consumer group, as separate pods would be
+        List<ServiceProcess> services = new ArrayList<>();
+        List<Sampler> samplers = new ArrayList<>();
+        for (int i = 0; i < instances; i++) {
+            Path log = Path.of("target/benchmark-service" + (instances == 1 ? "" : "-" + i) + ".log");
+            Files.deleteIfExists(log);
+            ServiceProcess service = ServiceProcess.start(p, log, xmx, javaOptions.isEmpty() ? Map.of() : Map.of("JAVA_TOOL_OPTIONS", javaOptions));
+            services.add(service);
+            Sampler sampler = new Sampler(service);
+            sampler.start();
+            samplers.add(sampler);
+        }
+        long[] pids = services.stream().mapToLong(ServiceProcess::pid).toArray();
         long firstCommitNanos = 0;
         long lastNanos;
         CpuTimes atStart = null; // bulk: the first commit; steady: the start of the measured load
@@ -93,7 +105,7 @@ public final class Benchmark {
                 System.out.printf("Warm-up: %,d events/s for %d s (not measured) ...%n", rate, warmup);
                 System.out.println(LoadGenerator.produce(warmupLoad));
                 System.out.printf("Producing %,d events/s for %d s ...%n", rate, seconds);
-                atStart = CpuTimes.read(service.pid(), p.database);
+                atStart = CpuTimes.read(pids, p.database);
                 measuredFrom = Instant.now().truncatedTo(java.time.temporal.ChronoUnit.MICROS);
                 System.out.println(LoadGenerator.produce(load));
             }
@@ -105,16 +117,16 @@ public final class Benchmark {
                 if (firstCommitNanos == 0 && lag < p.produced()) {
                     firstCommitNanos = now;
                     if (!steady) {
-                        atStart = CpuTimes.read(service.pid(), p.database);
+                        atStart = CpuTimes.read(pids, p.database);
                     }
                 }
                 if (lag == 0 && p.produced() >= expected) {
                     lastNanos = now;
-                    atEnd = CpuTimes.read(service.pid(), p.database);
+                    atEnd = CpuTimes.read(pids, p.database);
                     break;
                 }
                 if (now - lastPrint > TimeUnit.SECONDS.toNanos(5)) {
-                    System.out.printf("  lag %,d  rss %d MB  heap %d MB%n", lag, sampler.peakRssKb / 1024, sampler.peakHeapKb / 1024);
+                    System.out.printf("  lag %,d  rss %s MB  heap %s MB%n", lag, peaks(samplers, s -> s.peakRssKb), peaks(samplers, s -> s.peakHeapKb));
                     lastPrint = now;
                 }
                 if (now > deadline) {
@@ -122,14 +134,21 @@ public final class Benchmark {
                 }
                 Thread.sleep(100);
             }
-            // the poll threads' time inside the transaction, from the service's own metrics
-            String scrape = Pipeline.get(service.httpPort(), "/observe/metrics").getValue();
+            // the poll threads' time inside the transaction, from the services' own metrics
+            double inTransactions = 0;
+            double batches = 0;
+            for (ServiceProcess service : services) {
+                String scrape = Pipeline.get(service.httpPort(), "/observe/metrics").getValue();
+                inTransactions += metric(scrape, "sensor_metrics_batch_insert_seconds_sum");
+                batches += metric(scrape, "sensor_metrics_batch_insert_seconds_count");
+            }
             results.put("CPU while timed", atEnd.minus(atStart).toString());
-            results.put("time in transactions", String.format("%.1f s over %,.0f batches (all poll threads)",
-                    metric(scrape, "sensor_metrics_batch_insert_seconds_sum"), metric(scrape, "sensor_metrics_batch_insert_seconds_count")));
+            results.put("time in transactions", String.format("%.1f s over %,.0f batches (all poll threads)", inTransactions, batches));
         } finally {
-            sampler.interrupt();
-            service.stop();
+            for (int i = 0; i < services.size(); i++) {
+                samplers.get(i).interrupt();
+                services.get(i).stop();
+            }
         }
 
         long stored = p.count("SELECT count(*) FROM metrics");
@@ -138,11 +157,11 @@ public final class Benchmark {
         boolean exact = stored == expected && distinct == expected && claimed == expected;
         double serviceSeconds = (lastNanos - firstCommitNanos) / 1e9;
         String measured = "timestamp >= '" + measuredFrom + "'";
-        results.put("service settings", "java -Xmx" + xmx + " -jar, CONSUMER_BATCH_SIZE=" + env("CONSUMER_BATCH_SIZE", "(default)")
+        results.put("service settings", instances + " x java -Xmx" + xmx + " -jar, CONSUMER_BATCH_SIZE=" + env("CONSUMER_BATCH_SIZE", "(default)")
                 + ", CONSUMER_THREADS=" + env("CONSUMER_THREADS", "(default)"));
         results.put("exactly once", exact + String.format(" (metrics %,d, distinct %,d, processed_events %,d)", stored, distinct, claimed));
-        results.put("peak RSS", sampler.peakRssKb / 1024 + " MB");
-        results.put("peak heap used", sampler.peakHeapKb / 1024 + " MB");
+        results.put("peak RSS", peaks(samplers, s -> s.peakRssKb) + " MB");
+        results.put("peak heap used", peaks(samplers, s -> s.peakHeapKb) + " MB");
         if (steady) {
             String latency = """
                     SELECT %s, percentile_cont(0.5) WITHIN GROUP (ORDER BY ms), percentile_cont(0.99) WITHIN GROUP (ORDER BY ms), max(ms)
@@ -178,6 +197,11 @@ public final class Benchmark {
         results.forEach((k, v) -> System.out.printf("| %-26s | %s |%n", k, v));
         p.stopService();
         System.exit(exact ? 0 : 1);
+    }
+
+    /** Each instance's peak, in MB, "a / b / c". */
+    private static String peaks(List<Sampler> samplers, java.util.function.ToLongFunction<Sampler> kb) {
+        return String.join(" / ", samplers.stream().map(s -> String.valueOf(kb.applyAsLong(s) / 1024)).toList());
     }
 
     /** COPY of the rows the service stored into a fresh database with the same schema: seconds, and its session's CPU seconds. */
@@ -223,11 +247,11 @@ public final class Benchmark {
      * checkpointer, WAL writer, and workers that have exited, which the postmaster's children times hold), by this
      * JVM (the broker and the lag polling), and by the whole machine (busy and idle).
      */
-    private record CpuTimes(double service, double sessions, double postgresBackground, double benchmark, double busy, double idle) {
+    private record CpuTimes(double[] instances, double sessions, double postgresBackground, double benchmark, double busy, double idle) {
 
         private static final double TICK = 100.0; // USER_HZ on Linux
 
-        static CpuTimes read(long servicePid, String database) throws java.io.IOException {
+        static CpuTimes read(long[] servicePids, String database) throws java.io.IOException {
             double sessions = 0;
             double background = 0;
             try (var procs = Files.list(Path.of("/proc"))) {
@@ -254,7 +278,7 @@ public final class Benchmark {
                 }
             }
             double idle = (Long.parseLong(cpu[4]) + Long.parseLong(cpu[5])) / TICK;
-            return new CpuTimes(processSeconds(servicePid), sessions, background, processSeconds(ProcessHandle.current().pid()), busy, idle);
+            return new CpuTimes(java.util.Arrays.stream(servicePids).mapToDouble(CpuTimes::processSeconds).toArray(), sessions, background, processSeconds(ProcessHandle.current().pid()), busy, idle);
         }
 
         static double processSeconds(long pid) {
@@ -283,7 +307,11 @@ public final class Benchmark {
         }
 
         CpuTimes minus(CpuTimes start) {
-            return new CpuTimes(service - start.service, sessions - start.sessions, postgresBackground - start.postgresBackground,
+            double[] used = new double[instances.length];
+            for (int i = 0; i < used.length; i++) {
+                used[i] = instances[i] - start.instances[i];
+            }
+            return new CpuTimes(used, sessions - start.sessions, postgresBackground - start.postgresBackground,
                     benchmark - start.benchmark, busy - start.busy, idle - start.idle);
         }
 
@@ -291,8 +319,11 @@ public final class Benchmark {
         public String toString() {
             String postgres = sessions + postgresBackground == 0 ? "PostgreSQL not on this machine"
                     : String.format("its PostgreSQL sessions %.1f s, PostgreSQL background %.1f s", sessions, postgresBackground);
-            return String.format("service %.1f s, %s, benchmark JVM (with the embedded broker) %.1f s, other %.1f s, idle %.1f s",
-                    service, postgres, benchmark, busy - service - sessions - postgresBackground - benchmark, idle);
+            double service = java.util.Arrays.stream(instances).sum();
+            String each = instances.length == 1 ? "" : " (" + String.join(" / ",
+                    java.util.Arrays.stream(instances).mapToObj(v -> String.format("%.1f", v)).toList()) + " s)";
+            return String.format("service %.1f s%s, %s, benchmark JVM (with the embedded broker) %.1f s, other %.1f s, idle %.1f s",
+                    service, each, postgres, benchmark, busy - service - sessions - postgresBackground - benchmark, idle);
         }
     }
 

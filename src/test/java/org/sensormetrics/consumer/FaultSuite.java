@@ -323,6 +323,16 @@ public final class FaultSuite {
         if (outOfOrder != 0) {
             violations.add(outOfOrder + " rows out of offset order");
         }
+        if (run.env.containsKey(STATIC_MEMBERS)) {
+            // each poll thread of each process is a member of its own, named after the process's instance id
+            var members = p.admin().describeConsumerGroups(List.of(p.group)).all().get().get(p.group).members().stream()
+                    .map(m -> m.groupInstanceId().orElse("(dynamic)")).sorted().toList();
+            List<String> expected = run.memberNames.values().stream()
+                    .flatMap(n -> java.util.stream.Stream.of(n + "-0", n + "-1")).sorted().toList();
+            if (!members.equals(expected)) {
+                violations.add("group members " + members + ", expected " + expected);
+            }
+        }
         long rewinds = 0;
         for (int i = 0; i < run.started; i++) {
             rewinds += ServiceProcess.rewinds(run.log(i));
