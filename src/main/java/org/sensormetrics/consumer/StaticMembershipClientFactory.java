@@ -2,14 +2,22 @@ package org.sensormetrics.consumer;
 
 import java.time.Duration;
 import java.util.BitSet;
+import java.util.List;
 import java.util.Properties;
+import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
 
 import org.apache.camel.component.kafka.DefaultKafkaClientFactory;
+import org.apache.kafka.clients.admin.Admin;
+import org.apache.kafka.clients.admin.AdminClientConfig;
+import org.apache.kafka.clients.admin.MemberToRemove;
+import org.apache.kafka.clients.admin.RemoveMembersFromConsumerGroupOptions;
 import org.apache.kafka.clients.consumer.CloseOptions;
 import org.apache.kafka.clients.consumer.Consumer;
 import org.apache.kafka.clients.consumer.ConsumerConfig;
 import org.apache.kafka.clients.consumer.KafkaConsumer;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 
 /**
  * Static group membership (KIP-345) for every poll thread of the ingest route. camel-kafka passes its
@@ -20,9 +28,18 @@ import org.apache.kafka.clients.consumer.KafkaConsumer;
  * had before, and the group coordinator hands it their partitions at once, without waiting for the
  * session timeout of the members that died with the old process (docs/scaling.md, recovery).
  *
+ * <p>A static member that closes stays in the group until its session times out: right for a pod that comes
+ * back under its name, but its partitions go unread that long when it does not (scale-down, or a
+ * Deployment's rolling update, whose new pods have new names). So a clean close also removes the member
+ * from the group with the admin API (KIP-345), and only a crash (kill -9, OOM) keeps it for its restart.
+ * (Closing with KIP-1092's LEAVE_GROUP option was tried first: it left the members in the group here.)
+ *
  * <p>A blank instance id leaves membership dynamic, as without this factory.
  */
 public final class StaticMembershipClientFactory extends DefaultKafkaClientFactory {
+
+    private static final Logger LOG = LoggerFactory.getLogger(StaticMembershipClientFactory.class);
+    private static final long REMOVE_TIMEOUT_SECONDS = 5;
 
     private final BitSet slotsInUse = new BitSet();
 
@@ -40,11 +57,22 @@ public final class StaticMembershipClientFactory extends DefaultKafkaClientFacto
         // a client id that says which member it is, in the broker's logs and in the group's description
         props.setProperty(ConsumerConfig.CLIENT_ID_CONFIG, instanceId + "-" + slot);
         try {
-            return new SlotConsumer(props, slot);
+            return new SlotConsumer(props, slot, adminProperties(props));
         } catch (RuntimeException e) {
             releaseSlot(slot);
             throw e;
         }
+    }
+
+    /** The consumer's connection settings (servers, TLS, SASL) that an admin client also takes. */
+    private static Properties adminProperties(Properties consumer) {
+        Properties admin = new Properties();
+        for (String name : AdminClientConfig.configNames()) {
+            if (consumer.containsKey(name) && !ConsumerConfig.CLIENT_ID_CONFIG.equals(name)) {
+                admin.put(name, consumer.get(name));
+            }
+        }
+        return admin;
     }
 
     private int takeSlot() {
@@ -61,14 +89,20 @@ public final class StaticMembershipClientFactory extends DefaultKafkaClientFacto
         }
     }
 
-    /** A consumer that gives its slot back once closed, however it is closed. */
+    /** A consumer that, once closed, leaves the group and gives its slot back, however it is closed. */
     private final class SlotConsumer extends KafkaConsumer<Object, Object> {
         private final int slot;
+        private final String groupId;
+        private final String instanceId;
+        private final Properties adminProps;
         private final AtomicBoolean released = new AtomicBoolean();
 
-        SlotConsumer(Properties props, int slot) {
+        SlotConsumer(Properties props, int slot, Properties adminProps) {
             super(props);
             this.slot = slot;
+            this.groupId = props.getProperty(ConsumerConfig.GROUP_ID_CONFIG);
+            this.instanceId = props.getProperty(ConsumerConfig.GROUP_INSTANCE_ID_CONFIG);
+            this.adminProps = adminProps;
         }
 
         @Override
@@ -98,10 +132,28 @@ public final class StaticMembershipClientFactory extends DefaultKafkaClientFacto
             }
         }
 
-        // once only: one close variant may call another, and the slot may be taken again in between
+        // once only: a second close must not free a slot another consumer has taken since
         private void release() {
             if (released.compareAndSet(false, true)) {
-                releaseSlot(slot);
+                try {
+                    leaveGroup();
+                } finally {
+                    releaseSlot(slot);
+                }
+            }
+        }
+
+        private void leaveGroup() {
+            try (Admin admin = Admin.create(adminProps)) {
+                admin.removeMembersFromConsumerGroup(groupId, new RemoveMembersFromConsumerGroupOptions(List.of(new MemberToRemove(instanceId))))
+                        .all().get(REMOVE_TIMEOUT_SECONDS, TimeUnit.SECONDS);
+                LOG.info("Static member {} left group {}", instanceId, groupId);
+            } catch (Exception e) {
+                // the member stays until its session times out, as after a crash
+                LOG.warn("Static member {} could not leave group {}: {}", instanceId, groupId, e.toString());
+                if (e instanceof InterruptedException) {
+                    Thread.currentThread().interrupt();
+                }
             }
         }
     }
