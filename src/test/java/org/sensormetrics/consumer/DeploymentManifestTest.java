@@ -14,12 +14,15 @@ import java.util.regex.Pattern;
 import java.util.stream.Collectors;
 import java.util.stream.Stream;
 
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.dataformat.yaml.YAMLFactory;
 import org.junit.jupiter.api.Test;
 
 /**
  * No cluster runs here, so the Camel K deployment is checked, not run: it must deploy exactly the
- * repo's route files (all but the camel-main DataSource wiring it replaces), and every property the
- * routes read must have a value in the files it passes.
+ * repo's route files (all but the camel-main DataSource wiring it replaces), every property the
+ * routes read must have a value in the files it passes, and the KEDA autoscaler must target it.
  */
 class DeploymentManifestTest {
 
@@ -59,6 +62,43 @@ class DeploymentManifestTest {
         Set<String> missing = new TreeSet<>(read);
         missing.removeIf(props::containsKey);
         assertEquals(Set.of(), missing, "read by routes but set nowhere");
+    }
+
+    /** The KEDA autoscaler must scale the integration kamel-run.sh creates, on the lag of the group and topic it reads. */
+    @Test
+    void kedaScalesTheIntegrationOnItsOwnGroupsLag() throws IOException {
+        JsonNode keda = new ObjectMapper(new YAMLFactory()).readTree(Path.of("deploy/keda/scaled-object.yaml").toFile());
+        String script = Files.readString(Path.of("deploy/camel-k/kamel-run.sh"));
+        Matcher name = Pattern.compile("--name (\\S+)").matcher(script);
+        assertTrue(name.find());
+        JsonNode target = keda.at("/spec/scaleTargetRef");
+        assertEquals("Integration", target.path("kind").asText());
+        assertEquals(name.group(1), target.path("name").asText());
+
+        Properties props = new Properties();
+        try (var in = Files.newBufferedReader(Path.of("application.properties"))) {
+            props.load(in);
+        }
+        JsonNode trigger = keda.at("/spec/triggers/0");
+        assertEquals("kafka", trigger.path("type").asText());
+        assertEquals(envDefault(props, "kafka.group-id"), trigger.at("/metadata/consumerGroup").asText());
+        assertEquals(envDefault(props, "kafka.topic"), trigger.at("/metadata/topic").asText());
+        assertTrue(Long.parseLong(trigger.at("/metadata/lagThreshold").asText()) > 0);
+        int min = keda.at("/spec/minReplicaCount").asInt();
+        int max = keda.at("/spec/maxReplicaCount").asInt();
+        assertTrue(min >= 1 && min <= max, min + ".." + max);
+        // KAFKA_GROUP_INSTANCE_ID falls back to the pod's name on Camel K
+        try (var in = Files.newBufferedReader(Path.of("deploy/camel-k/camel-k.properties"))) {
+            props.load(in);
+        }
+        assertTrue(props.getProperty("kafka.group-instance-id", "").contains("POD_NAME"));
+    }
+
+    /** The default of a {{env:NAME:default}} setting. */
+    private static String envDefault(Properties props, String key) {
+        Matcher m = Pattern.compile("\\{\\{env:\\w+:(.*)}}").matcher(props.getProperty(key));
+        assertTrue(m.matches(), key);
+        return m.group(1);
     }
 
     private static Set<String> matches(Pattern pattern, String text) {
