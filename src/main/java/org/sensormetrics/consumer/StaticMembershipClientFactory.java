@@ -105,22 +105,15 @@ public final class StaticMembershipClientFactory extends DefaultKafkaClientFacto
             this.adminProps = adminProps;
         }
 
+        // every close ends in close(CloseOptions), with the client's own defaults
         @Override
         public void close() {
-            try {
-                super.close();
-            } finally {
-                release();
-            }
+            close(CloseOptions.groupMembershipOperation(CloseOptions.GroupMembershipOperation.DEFAULT));
         }
 
         @Override
         public void close(Duration timeout) {
-            try {
-                super.close(timeout);
-            } finally {
-                release();
-            }
+            close(CloseOptions.timeout(timeout));
         }
 
         @Override
