@@ -12,7 +12,6 @@ import org.apache.kafka.clients.admin.Admin;
 import org.apache.kafka.clients.admin.AdminClientConfig;
 import org.apache.kafka.clients.admin.MemberToRemove;
 import org.apache.kafka.clients.admin.RemoveMembersFromConsumerGroupOptions;
-import org.apache.kafka.clients.consumer.CloseOptions;
 import org.apache.kafka.clients.consumer.Consumer;
 import org.apache.kafka.clients.consumer.ConsumerConfig;
 import org.apache.kafka.clients.consumer.KafkaConsumer;
@@ -89,7 +88,7 @@ public final class StaticMembershipClientFactory extends DefaultKafkaClientFacto
         }
     }
 
-    /** A consumer that, once closed, leaves the group and gives its slot back, however it is closed. */
+    /** A consumer that, once closed, leaves the group and gives its slot back. */
     private final class SlotConsumer extends KafkaConsumer<Object, Object> {
         private final int slot;
         private final String groupId;
@@ -105,21 +104,21 @@ public final class StaticMembershipClientFactory extends DefaultKafkaClientFacto
             this.adminProps = adminProps;
         }
 
-        // every close ends in close(CloseOptions), with the client's own defaults
+        // close(CloseOptions) is left alone: it is not in the 3.9 client Camel JBang compiles this class against,
+        // and Camel closes its consumers with close()
         @Override
         public void close() {
-            close(CloseOptions.groupMembershipOperation(CloseOptions.GroupMembershipOperation.DEFAULT));
+            closeThen(super::close);
         }
 
         @Override
         public void close(Duration timeout) {
-            close(CloseOptions.timeout(timeout));
+            closeThen(() -> super.close(timeout));
         }
 
-        @Override
-        public void close(CloseOptions options) {
+        private void closeThen(Runnable close) {
             try {
-                super.close(options);
+                close.run();
             } finally {
                 release();
             }
