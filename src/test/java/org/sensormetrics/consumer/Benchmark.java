@@ -1,5 +1,7 @@
 package org.sensormetrics.consumer;
 
+import static org.sensormetrics.consumer.Pipeline.env;
+
 import java.io.ByteArrayInputStream;
 import java.io.ByteArrayOutputStream;
 import java.nio.file.Files;
@@ -374,10 +376,5 @@ public final class Benchmark {
     static double metric(String scrape, String name) {
         var m = java.util.regex.Pattern.compile("^" + name + "(\\{[^}]*})? (\\S+)$", java.util.regex.Pattern.MULTILINE).matcher(scrape);
         return m.find() ? Double.parseDouble(m.group(2)) : 0;
-    }
-
-    private static String env(String name, String fallback) {
-        String v = System.getenv(name);
-        return v == null || v.isBlank() ? fallback : v;
     }
 }

@@ -1,5 +1,7 @@
 package org.sensormetrics.consumer;
 
+import static org.sensormetrics.consumer.Pipeline.env;
+
 import java.nio.file.Path;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CountDownLatch;
@@ -79,10 +81,5 @@ public final class Demo {
                 + "  curl http://localhost:%1$d/observe/health/ready%n"
                 + "  curl http://localhost:%1$d/observe/metrics%n", p.httpPort);
         stopped.await();
-    }
-
-    private static String env(String name, String fallback) {
-        String v = System.getenv(name);
-        return v == null || v.isBlank() ? fallback : v;
     }
 }

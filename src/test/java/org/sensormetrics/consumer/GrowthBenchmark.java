@@ -1,5 +1,7 @@
 package org.sensormetrics.consumer;
 
+import static org.sensormetrics.consumer.Pipeline.env;
+
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.sql.Connection;
@@ -276,10 +278,5 @@ public final class GrowthBenchmark {
         String s = size.trim().toLowerCase();
         long unit = s.endsWith("g") ? 1L << 30 : s.endsWith("m") ? 1L << 20 : 1;
         return Long.parseLong(s.replaceAll("[gm]$", "")) * unit;
-    }
-
-    private static String env(String name, String fallback) {
-        String v = System.getenv(name);
-        return v == null || v.isBlank() ? fallback : v;
     }
 }

@@ -120,6 +120,12 @@ final class Pipeline implements AutoCloseable {
         }
     }
 
+    /** An environment variable of a benchmark or the demo, or the fallback when it is unset or blank. */
+    static String env(String name, String fallback) {
+        String v = System.getenv(name);
+        return v == null || v.isBlank() ? fallback : v;
+    }
+
     static EmbeddedKafka kafka() {
         return kafka;
     }

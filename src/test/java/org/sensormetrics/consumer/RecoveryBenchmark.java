@@ -1,5 +1,7 @@
 package org.sensormetrics.consumer;
 
+import static org.sensormetrics.consumer.Pipeline.env;
+
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
@@ -145,10 +147,5 @@ public final class RecoveryBenchmark {
     private static double median(List<Double> values) {
         List<Double> sorted = values.stream().sorted().toList();
         return sorted.get(sorted.size() / 2);
-    }
-
-    private static String env(String name, String fallback) {
-        String v = System.getenv(name);
-        return v == null || v.isBlank() ? fallback : v;
     }
 }

@@ -1,5 +1,7 @@
 package org.sensormetrics.consumer;
 
+import static org.sensormetrics.consumer.Pipeline.env;
+
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.sql.Connection;
@@ -117,10 +119,5 @@ public final class SinkComparison {
             Thread.sleep(100);
         }
         throw new IllegalStateException(group + " not caught up within 15 minutes");
-    }
-
-    private static String env(String name, String fallback) {
-        String v = System.getenv(name);
-        return v == null || v.isBlank() ? fallback : v;
     }
 }
