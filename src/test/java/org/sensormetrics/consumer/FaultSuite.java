@@ -324,13 +324,19 @@ public final class FaultSuite {
             violations.add(outOfOrder + " rows out of offset order");
         }
         if (run.env.containsKey(STATIC_MEMBERS)) {
-            // each poll thread of each process is a member of its own, named after the process's instance id
-            var members = p.admin().describeConsumerGroups(List.of(p.group)).all().get().get(p.group).members().stream()
-                    .map(m -> m.groupInstanceId().orElse("(dynamic)")).sorted().toList();
+            // each poll thread of each process is a member of its own, named after the process's instance id;
+            // a replacement started near the end may still be starting when the others have caught up
             List<String> expected = run.memberNames.values().stream()
                     .flatMap(n -> java.util.stream.Stream.of(n + "-0", n + "-1")).sorted().toList();
+            List<String> members = List.of();
+            long deadline = System.nanoTime() + Duration.ofSeconds(60).toNanos();
+            while (!members.equals(expected) && System.nanoTime() < deadline) {
+                members = p.admin().describeConsumerGroups(List.of(p.group)).all().get().get(p.group).members().stream()
+                        .map(m -> m.groupInstanceId().orElse("(dynamic)")).sorted().toList();
+                Thread.sleep(members.equals(expected) ? 0 : 500);
+            }
             if (!members.equals(expected)) {
-                violations.add("group members " + members + ", expected " + expected);
+                violations.add("group members " + members + " after 60 s, expected " + expected);
             }
         }
         long rewinds = 0;
