@@ -86,7 +86,7 @@ public class IngestProgress extends AbstractHealthCheck {
 
     /** Inside the transaction, after store-batch.sql: remember this batch's counts until it commits. */
     public void batchStored(Exchange exchange) {
-        List<?> rows = exchange.getMessage().getBody(List.class);
+        List<?> rows = exchange.getVariable("rows", List.class);
         Map<String, Long> rejects = rows.stream().map(r -> ((BatchRow) r).reasonCode())
                 .filter(code -> code != null)
                 .collect(Collectors.groupingBy(Function.identity(), Collectors.counting()));

@@ -96,6 +96,9 @@ final class SensorReadingContract {
             if (column == null || !column.matches("[a-z_][a-z0-9_]{0,62}")) {
                 throw invalid(source, "field " + name + " needs an \"x-column\" naming its column (lower case, digits, _)");
             }
+            if (BatchRow.STATEMENT_PARAMETERS.contains(column)) {
+                throw invalid(source, "field " + name + ": column " + column + " is the name of another parameter of store-batch.sql");
+            }
             if (!columns.add(column)) {
                 throw invalid(source, "two fields feed column " + column);
             }

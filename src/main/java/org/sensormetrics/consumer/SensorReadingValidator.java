@@ -41,7 +41,9 @@ public class SensorReadingValidator {
     private final ObjectMapper mapper;
     private int maxPayloadBytes = 65536;
     /** Set from validation.contract; the packaged one where nothing sets it. */
-    private SensorReadingContract contract;
+    private volatile SensorReadingContract contract;
+    /** The contract's columns beyond the core four, and the Java type of their values; made on first use. */
+    private volatile java.util.Map<String, Class<?>> extraColumns;
     /** Readings older than this many days are rejected (their partitions may be gone); 0 keeps everything. */
     private double retentionDays;
 
@@ -59,6 +61,7 @@ public class SensorReadingValidator {
     /** Where the message contract is: {@code classpath:...}, {@code file:...} or a path (validation.contract). */
     public void setContract(String uri) {
         this.contract = SensorReadingContract.load(uri);
+        this.extraColumns = null;
     }
 
     public void setRetentionDays(double retentionDays) {
@@ -71,9 +74,7 @@ public class SensorReadingValidator {
      * @param records the batch's record exchanges (the body of the consumer's batch exchange)
      */
     public List<BatchRow> toRows(List<?> records) {
-        if (contract == null) {
-            contract = SensorReadingContract.load("classpath:routes/sensor-reading.schema.json");
-        }
+        contract();
         List<BatchRow> rows = new ArrayList<>(records.size());
         long oldestKeptUs = retentionDays > 0
                 ? IsoTimestamp.epochMicros(Instant.now().minusMillis((long) (retentionDays * 86_400_000L)).getEpochSecond(), 0)
@@ -82,6 +83,35 @@ public class SensorReadingValidator {
             rows.add(toRow(((Exchange) record).getMessage(), oldestKeptUs));
         }
         return rows;
+    }
+
+    /**
+     * The batch's rows as store-batch.sql's parameters, one typed array per column ({@link BatchRow#columns}): the
+     * body the statement reads its named parameters from.
+     */
+    public java.util.Map<String, Object> columns(List<BatchRow> rows) {
+        if (extraColumns == null) {
+            java.util.Map<String, Class<?>> extras = new java.util.LinkedHashMap<>();
+            for (SensorReadingContract.Field field : contract().fields()) {
+                if (!SensorReadingContract.CORE_COLUMNS.contains(field.column())) {
+                    extras.put(field.column(), switch (field.type()) {
+                        case STRING -> String.class;
+                        case NUMBER -> Double.class;
+                        case BOOLEAN -> Boolean.class;
+                        default -> Long.class;
+                    });
+                }
+            }
+            extraColumns = extras;
+        }
+        return BatchRow.columns(rows, extraColumns);
+    }
+
+    private SensorReadingContract contract() {
+        if (contract == null) {
+            contract = SensorReadingContract.load("classpath:routes/sensor-reading.schema.json");
+        }
+        return contract;
     }
 
     private BatchRow toRow(Message message, long oldestKeptUs) {

@@ -40,7 +40,8 @@ class MessageContractTest {
         Files.writeString(routes.resolve("schema.sql"), Files.readString(routes.resolve("schema.sql"))
                 + "\nALTER TABLE metrics ADD COLUMN IF NOT EXISTS unit VARCHAR(16);\n");
         String statement = Files.readString(routes.resolve("store-batch.sql"));
-        String withUnit = statement.replace("payload text, payload_encoding text, reason text)", "payload text, payload_encoding text, reason text, unit text)")
+        String withUnit = statement.replace("CAST(:#value AS float8[]))", "CAST(:#value AS float8[]), CAST(:#unit AS text[]))")
+                .replace("event_time_us, value)", "event_time_us, value, unit)")
                 .replace("INSERT INTO metrics (sensor_id, event_id, timestamp, value)\nSELECT sensor_id, event_id, event_time, value",
                         "INSERT INTO metrics (sensor_id, event_id, timestamp, value, unit)\nSELECT sensor_id, event_id, event_time, value, unit");
         assertTrue(!withUnit.equals(statement) && withUnit.contains("unit)\nSELECT"), "the statement was edited");
