@@ -148,11 +148,23 @@ public final class EmbeddedPostgres implements AutoCloseable {
 
     /** A crash: SIGKILL to the postmaster and every backend, no shutdown checkpoint. */
     public void kill() throws IOException, InterruptedException {
+        signal("KILL");
+        Thread.sleep(500);
+    }
+
+    /**
+     * A server that stops answering but keeps its connections open (SIGSTOP to the postmaster and every backend),
+     * as a host that hangs or a network that drops packets looks to a client; {@code false} (SIGCONT) resumes it.
+     */
+    public void freeze(boolean frozen) throws IOException, InterruptedException {
+        signal(frozen ? "STOP" : "CONT");
+    }
+
+    private void signal(String signal) throws IOException, InterruptedException {
         requireOwnServer();
         String pid = Files.readAllLines(dataDir.resolve("postmaster.pid")).get(0).strip();
-        run(List.of("pkill", "-KILL", "-P", pid), false, false);
-        run(List.of("kill", "-KILL", pid), false, false);
-        Thread.sleep(500);
+        run(List.of("pkill", "-" + signal, "-P", pid), false, false);
+        run(List.of("kill", "-" + signal, pid), false, false);
     }
 
     public void restart() throws IOException, InterruptedException {

@@ -152,6 +152,19 @@ public final class FaultSuite {
                 Thread.sleep(5_000);
                 Pipeline.postgres().restart();
             }),
+            // the statement timeout is the server's, so only the driver's socket timeout ends a wait on a server
+            // that has stopped answering: the batch in flight must fail and be rewound, not hang
+            new Scenario("pg-freeze", 0, 0, 1, Map.of("DB_SOCKET_TIMEOUT_S", "5"), run -> {
+                run.sleep(2000, 3000);
+                Pipeline.postgres().freeze(true);
+                try {
+                    Thread.sleep(15_000);
+                } finally {
+                    Pipeline.postgres().freeze(false);
+                }
+                Pipeline.await("a batch failed by the socket timeout", Duration.ofSeconds(30),
+                        () -> Pipeline.safe(() -> ServiceProcess.rewinds(run.log(0)) > 0));
+            }),
             new Scenario("rebalance", 0, 0, 3, Map.of(), run -> {
                 for (int i = 0; i < 6; i++) {
                     run.sleep(2000, 4000);
@@ -294,7 +307,11 @@ public final class FaultSuite {
         try {
             p.awaitCaughtUp(Duration.ofMinutes(5));
         } catch (AssertionError e) {
-            violations.add("lag not 0 after 5 minutes");
+            // what every thread of every process was doing, for whoever reads the logs of a run that stalled
+            for (ServiceProcess sp : run.services) {
+                sp.printThreads();
+            }
+            violations.add("lag not 0 after 5 minutes (thread dumps in " + run.log(0).getParent() + ")");
         }
         long stored = p.count("SELECT count(DISTINCT event_id) FROM metrics WHERE timestamp >= '" + since + "'");
         long rows = p.count("SELECT count(*) FROM metrics WHERE timestamp >= '" + since + "'");

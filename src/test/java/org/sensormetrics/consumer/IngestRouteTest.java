@@ -210,6 +210,42 @@ class IngestRouteTest {
         }
     }
 
+    /** A batch of readings only goes through COPY's text format: its escapes and its timestamps must be exact. */
+    @Test
+    void copiesTextThatCopyEscapesAndTimesAtTheEndsOfTheRangeVerbatim() throws Exception {
+        try (Pipeline p = Pipeline.scenario("copy_text", 1)) {
+            p.startService();
+            // as JSON string literals: \t is a tab, \\ one backslash, \\N the two characters COPY would read as null
+            String[] texts = {"tab\\there", "new\\nline", "carriage\\rreturn", "back\\\\slash", "\\\\N", "\\\\.", "°C ü 漢字 🚀",
+                    "mixed\\t°\\\\\\n🚀", "'); DROP TABLE metrics; --", " leading and trailing "};
+            String[] times = {"0001-01-01T00:00:00Z", "9999-12-31T23:59:59.999999Z", "1969-12-31T23:59:59.999999Z",
+                    "1970-01-01T00:00:00.000001Z", "2024-02-29T12:34:56.5+05:30"};
+            List<Map.Entry<String, byte[]>> records = new ArrayList<>();
+            for (int i = 0; i < texts.length; i++) {
+                records.add(Map.entry("k" + i, utf8("{\"sensor_id\":\"" + texts[i] + "\",\"event_id\":\"" + texts[i] + i
+                        + "\",\"timestamp\":\"" + times[i % times.length] + "\",\"value\":" + (i - 0.1) + "}")));
+            }
+            p.send(records);
+            p.awaitCaughtUp(CATCH_UP);
+            p.assertExactlyOnce(texts.length);
+            try (var c = p.db(); var st = c.prepareStatement("""
+                    SELECT count(*) FROM metrics m JOIN processed_events e USING (event_id)
+                    WHERE m.sensor_id = ? AND m.event_id = ? AND m.timestamp = ? AND e.event_time = m.timestamp AND m.value = ?""")) {
+                for (int i = 0; i < texts.length; i++) {
+                    String text = new com.fasterxml.jackson.databind.ObjectMapper().readValue("\"" + texts[i] + "\"", String.class);
+                    st.setString(1, text);
+                    st.setString(2, text + i);
+                    st.setObject(3, java.time.OffsetDateTime.parse(times[i % times.length]));
+                    st.setDouble(4, i - 0.1);
+                    try (ResultSet rs = st.executeQuery()) {
+                        rs.next();
+                        assertEquals(1, rs.getLong(1), "stored verbatim: " + text + " at " + times[i % times.length]);
+                    }
+                }
+            }
+        }
+    }
+
     private static byte[] reading(String sensor, String eventId) {
         return utf8(LoadGenerator.reading(sensor, eventId, Instant.parse("2024-01-15T10:30:45.123456789Z"), 42.5));
     }

@@ -43,6 +43,13 @@ final class ServiceProcess {
         }
     }
 
+    /** SIGQUIT: the JVM writes every thread's stack to its output, the process's log, and goes on. */
+    void printThreads() throws IOException, InterruptedException {
+        if (process.isAlive()) {
+            new ProcessBuilder("kill", "-QUIT", Long.toString(process.pid())).inheritIO().start().waitFor(10, TimeUnit.SECONDS);
+        }
+    }
+
     /** How many batches failed and were rewound, per the service's log. */
     static long rewinds(Path log) throws IOException {
         if (!Files.exists(log)) {
