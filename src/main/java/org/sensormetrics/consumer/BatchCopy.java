@@ -157,19 +157,27 @@ public class BatchCopy {
             if (s == null) {
                 return ascii("\\N");
             }
+            int n = s.length();
+            ensure(2 * n);
             int start = len;
-            for (int i = 0; i < s.length(); i++) {
+            for (int i = 0; i < n; i++) {
                 char c = s.charAt(i);
                 if (c >= 0x80) {
                     len = start;
                     return utf8(s);
                 }
-                switch (c) {
-                    case '\\' -> put((byte) '\\').put((byte) '\\');
-                    case '\t' -> put((byte) '\\').put((byte) 't');
-                    case '\n' -> put((byte) '\\').put((byte) 'n');
-                    case '\r' -> put((byte) '\\').put((byte) 'r');
-                    default -> put((byte) c);
+                byte escaped = switch (c) {
+                    case '\\' -> (byte) '\\';
+                    case '\t' -> (byte) 't';
+                    case '\n' -> (byte) 'n';
+                    case '\r' -> (byte) 'r';
+                    default -> 0;
+                };
+                if (escaped != 0) {
+                    buf[len++] = '\\';
+                    buf[len++] = escaped;
+                } else {
+                    buf[len++] = (byte) c;
                 }
             }
             return this;

@@ -23,24 +23,27 @@ import org.apache.kafka.common.TopicPartition;
  */
 public class KafkaBatchOffsets {
 
-    /** @param records the batch's record exchanges, kept in a variable before the body became rows */
-    public void commit(@Variable("records") List<?> records) {
+    /**
+     * @param records the batch's record exchanges, kept in a variable before the body became rows
+     * @param rows    their rows, one per record, which carry each record's topic, partition and offset: read from
+     *                there, not from every record's headers again (a case-insensitive lookup, 4% of the poll
+     *                threads' profile samples)
+     */
+    public void commit(@Variable("records") List<?> records, @Variable("rows") List<BatchRow> rows) {
         if (records == null || records.isEmpty()) {
             return;
         }
+        // untyped: a typed read asks the type converter
+        if (!(((Exchange) records.get(records.size() - 1)).getMessage().getHeader(KafkaConstants.MANUAL_COMMIT)
+                instanceof DefaultKafkaManualCommit manual)) {
+            throw new IllegalStateException("Kafka records carry no manual commit: set allowManualCommit=true");
+        }
         Map<TopicPartition, OffsetAndMetadata> next = new HashMap<>();
-        DefaultKafkaManualCommit any = null;
-        for (Object item : records) {
-            var record = ((Exchange) item).getMessage();
-            // untyped: a typed read asks the type converter for every record
-            if (!(record.getHeader(KafkaConstants.MANUAL_COMMIT) instanceof DefaultKafkaManualCommit manual)) {
-                throw new IllegalStateException("Kafka records carry no manual commit: set allowManualCommit=true");
-            }
-            any = manual;
-            next.merge(manual.getPartition(), new OffsetAndMetadata(manual.getRecordOffset() + 1),
+        for (BatchRow row : rows) {
+            next.merge(new TopicPartition(row.kafkaTopic(), row.kafkaPartition()), new OffsetAndMetadata(row.kafkaOffset() + 1),
                     (a, b) -> a.offset() >= b.offset() ? a : b);
         }
-        Consumer<?, ?> consumer = any.getConsumer();
-        consumer.commitSync(next, Duration.ofMillis(any.getCommitTimeout()));
+        Consumer<?, ?> consumer = manual.getConsumer();
+        consumer.commitSync(next, Duration.ofMillis(manual.getCommitTimeout()));
     }
 }
