@@ -7,8 +7,6 @@ import java.nio.charset.StandardCharsets;
 import java.sql.Connection;
 import java.sql.SQLException;
 import java.sql.Savepoint;
-import java.time.LocalDateTime;
-import java.time.ZoneOffset;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.Comparator;
@@ -17,6 +15,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.Set;
 import java.util.TreeSet;
+import java.util.concurrent.atomic.AtomicBoolean;
 
 import javax.sql.DataSource;
 
@@ -43,6 +42,7 @@ public class BatchCopy {
 
     private static final Logger LOG = LoggerFactory.getLogger(BatchCopy.class);
     private static final String UNIQUE_VIOLATION = "23505";
+    private static final String DATATYPE_MISMATCH = "42804";
     private static final Comparator<BatchRow> KAFKA_ORDER = Comparator.comparing(BatchRow::kafkaPartition)
             .thenComparing(BatchRow::kafkaOffset);
     /** Key order, the statement's too: two consumers meeting on the same events wait for each other in one order. */
@@ -54,6 +54,8 @@ public class BatchCopy {
      * Copies the batch's readings into processed_events and metrics when it can, and then sets the number of metrics
      * rows as camel-sql would; returns false, having written nothing, when store-batch.sql must write the batch.
      */
+    private final AtomicBoolean warned = new AtomicBoolean();
+
     public boolean copy(Exchange exchange) throws SQLException, IOException {
         @SuppressWarnings("unchecked")
         List<BatchRow> rows = exchange.getMessage().getBody(List.class);
@@ -68,9 +70,9 @@ public class BatchCopy {
                 extras.addAll(r.extra().keySet());
             }
         }
-        CopyText metrics = metricsRows(readings, extras);
+        CopyBinary metrics = metricsRows(readings, extras);
         readings.sort(KEY_ORDER);
-        CopyText claims = processedEventsRows(readings);
+        CopyBinary claims = processedEventsRows(readings);
 
         // the one camel-sql uses, found as it finds it; DataSourceUtils hands out the transaction's connection
         DataSource dataSource = exchange.getContext().getRegistry().mandatoryFindSingleByType(DataSource.class);
@@ -79,19 +81,26 @@ public class BatchCopy {
             var copy = connection.unwrap(PGConnection.class).getCopyAPI();
             Savepoint savepoint = connection.setSavepoint();
             try {
-                copy.copyIn("COPY processed_events (event_id, sensor_id, kafka_partition, kafka_offset, event_time) FROM STDIN",
+                copy.copyIn("COPY processed_events (event_id, sensor_id, kafka_partition, kafka_offset, event_time) FROM STDIN (FORMAT binary)",
                         claims.stream());
                 long stored = copy.copyIn("COPY metrics (sensor_id, event_id, timestamp, value"
-                        + (extras.isEmpty() ? "" : ", " + String.join(", ", extras)) + ") FROM STDIN", metrics.stream());
+                        + (extras.isEmpty() ? "" : ", " + String.join(", ", extras)) + ") FROM STDIN (FORMAT binary)", metrics.stream());
                 connection.releaseSavepoint(savepoint);
                 exchange.getMessage().setHeader(SqlConstants.SQL_UPDATE_COUNT, stored);
                 return true;
             } catch (SQLException e) {
-                if (!UNIQUE_VIOLATION.equals(e.getSQLState())) {
+                String state = String.valueOf(e.getSQLState());
+                boolean refusedValues = state.startsWith("22") || state.equals(DATATYPE_MISMATCH);
+                if (!state.equals(UNIQUE_VIOLATION) && !refusedValues) {
                     throw e;
                 }
                 connection.rollback(savepoint);
-                LOG.debug("Batch holds events stored before; store-batch.sql writes it: {}", e.getMessage());
+                if (refusedValues && warned.compareAndSet(false, true)) {
+                    LOG.warn("COPY refused a batch's values ({}); store-batch.sql writes such batches, more slowly. Does every "
+                            + "contract column have its field's type (text, double precision, bigint, boolean)?", e.getMessage());
+                } else {
+                    LOG.debug("COPY did not take the batch, store-batch.sql writes it: {}", e.getMessage());
+                }
                 return false;
             }
         } finally {
@@ -110,129 +119,133 @@ public class BatchCopy {
         return true;
     }
 
-    private static CopyText processedEventsRows(List<BatchRow> readings) {
-        CopyText out = new CopyText(readings.size() * 96);
+    private static CopyBinary processedEventsRows(List<BatchRow> readings) {
+        CopyBinary out = new CopyBinary(readings.size() * 100);
         for (BatchRow r : readings) {
-            out.text(r.eventId()).tab().text(r.sensorId()).tab().number(r.kafkaPartition()).tab().number(r.kafkaOffset()).tab()
-                    .timestamp(r.eventTimeUs()).newline();
+            out.row(5).text(r.eventId()).text(r.sensorId()).int4(r.kafkaPartition()).int8(r.kafkaOffset()).timestamp(r.eventTimeUs());
         }
-        return out;
+        return out.end();
     }
 
-    private static CopyText metricsRows(List<BatchRow> readings, Set<String> extras) {
-        CopyText out = new CopyText(readings.size() * 96);
+    private static CopyBinary metricsRows(List<BatchRow> readings, Set<String> extras) {
+        CopyBinary out = new CopyBinary(readings.size() * 100);
         for (BatchRow r : readings) {
-            out.text(r.sensorId()).tab().text(r.eventId()).tab().timestamp(r.eventTimeUs()).tab().text(Double.toString(r.value()));
+            out.row(4 + extras.size()).text(r.sensorId()).text(r.eventId()).timestamp(r.eventTimeUs()).float8(r.value());
             for (String column : extras) {
-                Object value = r.extra() == null ? null : r.extra().get(column);
-                out.tab().text(value == null ? null : value.toString());
+                out.value(r.extra() == null ? null : r.extra().get(column));
             }
-            out.newline();
         }
-        return out;
+        return out.end();
     }
 
-    /** COPY's text format: tab between columns, \N for null, backslash escapes in values. */
-    private static final class CopyText {
+    /**
+     * COPY's binary format: no escapes to write, and no text for PostgreSQL to parse back into timestamps and
+     * doubles. Each value is sent in its column's binary form, so a contract column's SQL type must match its
+     * JSON type: text or varchar for strings, double precision for numbers, bigint for integers, boolean for booleans.
+     */
+    private static final class CopyBinary {
+        private static final byte[] SIGNATURE = {'P', 'G', 'C', 'O', 'P', 'Y', '\n', (byte) 0xff, '\r', '\n', 0};
+        /** PostgreSQL's timestamps count microseconds from 2000-01-01 UTC. */
+        private static final long MICROS_1970_TO_2000 = 946_684_800_000_000L;
+
         private byte[] buf;
         private int len;
 
-        CopyText(int capacity) {
+        CopyBinary(int capacity) {
             buf = new byte[Math.max(capacity, 64)];
+            put(SIGNATURE, SIGNATURE.length);
+            rawInt(0); // flags
+            rawInt(0); // header extension length
         }
 
-        CopyText tab() {
-            return put((byte) '\t');
+        CopyBinary row(int fields) {
+            ensure(2);
+            buf[len++] = (byte) (fields >>> 8);
+            buf[len++] = (byte) fields;
+            return this;
         }
 
-        CopyText newline() {
-            return put((byte) '\n');
-        }
-
-        CopyText number(long n) {
-            return ascii(Long.toString(n));
-        }
-
-        CopyText text(String s) {
+        CopyBinary text(String s) {
             if (s == null) {
-                return ascii("\\N");
+                rawInt(-1);
+                return this;
             }
-            int n = s.length();
-            ensure(2 * n);
-            int start = len;
-            for (int i = 0; i < n; i++) {
-                char c = s.charAt(i);
-                if (c >= 0x80) {
-                    len = start;
-                    return utf8(s);
-                }
-                byte escaped = switch (c) {
-                    case '\\' -> (byte) '\\';
-                    case '\t' -> (byte) 't';
-                    case '\n' -> (byte) 'n';
-                    case '\r' -> (byte) 'r';
-                    default -> 0;
-                };
-                if (escaped != 0) {
-                    buf[len++] = '\\';
-                    buf[len++] = escaped;
-                } else {
-                    buf[len++] = (byte) c;
-                }
-            }
+            byte[] utf8 = s.getBytes(StandardCharsets.UTF_8);
+            rawInt(utf8.length);
+            put(utf8, utf8.length);
             return this;
         }
 
-        /** A string with non-ASCII characters: its UTF-8 bytes, none of which is a tab, newline or backslash. */
-        private CopyText utf8(String s) {
-            String escaped = s.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r");
-            for (byte b : escaped.getBytes(StandardCharsets.UTF_8)) {
-                put(b);
+        CopyBinary int4(int n) {
+            rawInt(4);
+            rawInt(n);
+            return this;
+        }
+
+        CopyBinary int8(long n) {
+            rawInt(8);
+            rawLong(n);
+            return this;
+        }
+
+        CopyBinary float8(double d) {
+            return int8(Double.doubleToLongBits(d));
+        }
+
+        /** Microseconds since 1970, as timestamptz. */
+        CopyBinary timestamp(long micros) {
+            return int8(micros - MICROS_1970_TO_2000);
+        }
+
+        CopyBinary value(Object value) {
+            if (value instanceof Double d) {
+                return float8(d);
             }
-            return this;
-        }
-
-        /** Microseconds since 1970 as ISO 8601 in UTC, years 1 to 9999, which PostgreSQL reads whatever its DateStyle. */
-        CopyText timestamp(long micros) {
-            LocalDateTime t = LocalDateTime.ofEpochSecond(Math.floorDiv(micros, 1_000_000L), 0, ZoneOffset.UTC);
-            digits(t.getYear(), 4).put((byte) '-').digits(t.getMonthValue(), 2).put((byte) '-').digits(t.getDayOfMonth(), 2)
-                    .put((byte) ' ').digits(t.getHour(), 2).put((byte) ':').digits(t.getMinute(), 2).put((byte) ':')
-                    .digits(t.getSecond(), 2).put((byte) '.').digits((int) Math.floorMod(micros, 1_000_000L), 6);
-            return ascii("+00");
-        }
-
-        private CopyText digits(int n, int width) {
-            ensure(width);
-            for (int i = width - 1; i >= 0; i--) {
-                buf[len + i] = (byte) ('0' + n % 10);
-                n /= 10;
+            if (value instanceof Long n) {
+                return int8(n);
             }
-            len += width;
-            return this;
-        }
-
-        private CopyText ascii(String s) {
-            ensure(s.length());
-            for (int i = 0; i < s.length(); i++) {
-                buf[len++] = (byte) s.charAt(i);
+            if (value instanceof Boolean b) {
+                rawInt(1);
+                put(new byte[] {(byte) (b ? 1 : 0)}, 1);
+                return this;
             }
+            return text(value == null ? null : value.toString());
+        }
+
+        CopyBinary end() {
+            ensure(2);
+            buf[len++] = (byte) 0xff;
+            buf[len++] = (byte) 0xff;
             return this;
         }
 
-        private CopyText put(byte b) {
-            ensure(1);
-            buf[len++] = b;
-            return this;
+        InputStream stream() {
+            return new ByteArrayInputStream(buf, 0, len);
+        }
+
+        private void rawInt(int n) {
+            ensure(4);
+            buf[len++] = (byte) (n >>> 24);
+            buf[len++] = (byte) (n >>> 16);
+            buf[len++] = (byte) (n >>> 8);
+            buf[len++] = (byte) n;
+        }
+
+        private void rawLong(long n) {
+            rawInt((int) (n >>> 32));
+            rawInt((int) n);
+        }
+
+        private void put(byte[] bytes, int count) {
+            ensure(count);
+            System.arraycopy(bytes, 0, buf, len, count);
+            len += count;
         }
 
         private void ensure(int more) {
             if (len + more > buf.length) {
                 buf = Arrays.copyOf(buf, Math.max(buf.length * 2, len + more));
             }
-        }
-
-        InputStream stream() {
-            return new ByteArrayInputStream(buf, 0, len);
         }
     }
 }
