@@ -115,22 +115,11 @@ public class SensorReadingValidator {
     }
 
     private BatchRow toRow(Message message, long oldestKeptUs) {
-        // one pass over the headers camel-kafka set (about ten), not a lookup of each: Camel's header map is a
-        // case-insensitive tree, and the lookups were 5% of the poll threads' profile samples; untyped, as a typed
-        // read asks the type converter
-        String topic = null;
-        Integer partition = null;
-        Long offset = null;
-        Object key = null;
-        for (java.util.Map.Entry<String, Object> header : message.getHeaders().entrySet()) {
-            switch (header.getKey()) {
-                case KafkaConstants.TOPIC -> topic = (String) header.getValue();
-                case KafkaConstants.PARTITION -> partition = (Integer) header.getValue();
-                case KafkaConstants.OFFSET -> offset = (Long) header.getValue();
-                case KafkaConstants.KEY -> key = header.getValue();
-                default -> { }
-            }
-        }
+        // untyped: camel-kafka sets these as String, Integer and Long, and a typed read asks the type converter
+        // for every record
+        String topic = (String) message.getHeader(KafkaConstants.TOPIC);
+        Integer partition = (Integer) message.getHeader(KafkaConstants.PARTITION);
+        Long offset = (Long) message.getHeader(KafkaConstants.OFFSET);
         byte[] payload = message.getBody(byte[].class);
         Checked checked = check(payload);
         if (checked instanceof Reading r && r.eventTimeUs() < oldestKeptUs) {
@@ -141,7 +130,7 @@ public class SensorReadingValidator {
         if (checked instanceof Reading r) {
             return BatchRow.reading(topic, partition, offset, r.eventId(), r.sensorId(), r.eventTimeUs(), r.value(), r.extra());
         }
-        return reject(topic, partition, offset, keyText(key), payload, (Problem) checked);
+        return reject(topic, partition, offset, keyText(message.getHeader(KafkaConstants.KEY)), payload, (Problem) checked);
     }
 
     /** What a payload turned out to be: a reading, or the problem that makes it none. */
