@@ -348,8 +348,7 @@ public final class FaultSuite {
             List<String> members = List.of();
             long deadline = System.nanoTime() + Duration.ofSeconds(60).toNanos();
             while (!members.equals(expected) && System.nanoTime() < deadline) {
-                members = p.admin().describeConsumerGroups(List.of(p.group)).all().get().get(p.group).members().stream()
-                        .map(m -> m.groupInstanceId().orElse("(dynamic)")).sorted().toList();
+                members = p.members();
                 Thread.sleep(members.equals(expected) ? 0 : 500);
             }
             if (!members.equals(expected)) {

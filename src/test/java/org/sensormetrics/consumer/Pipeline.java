@@ -10,6 +10,7 @@ import java.sql.ResultSet;
 import java.sql.SQLException;
 import java.time.Duration;
 import java.util.HashMap;
+import java.util.List;
 import java.util.Map;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.function.BooleanSupplier;
@@ -295,10 +296,21 @@ final class Pipeline implements AutoCloseable {
     }
 
     Map<TopicPartition, Long> committedOffsets() throws Exception {
+        return committedOffsets(group);
+    }
+
+    /** Another group's committed offsets, on this pipeline's broker (a sink compared against the service). */
+    Map<TopicPartition, Long> committedOffsets(String groupId) throws Exception {
         Map<TopicPartition, Long> result = new HashMap<>();
-        admin().listConsumerGroupOffsets(group).partitionsToOffsetAndMetadata().get()
+        admin().listConsumerGroupOffsets(groupId).partitionsToOffsetAndMetadata().get()
                 .forEach((tp, om) -> { if (om != null) result.put(tp, om.offset()); });
         return result;
+    }
+
+    /** The group's members as the coordinator sees them: a static one by its instance id, a dynamic one by its member id. */
+    List<String> members() throws Exception {
+        return admin().describeConsumerGroups(List.of(group)).all().get().get(group).members().stream()
+                .map(m -> m.groupInstanceId().orElse("(dynamic) " + m.consumerId())).sorted().toList();
     }
 
     synchronized Admin admin() {

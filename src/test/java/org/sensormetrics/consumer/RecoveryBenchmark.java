@@ -69,7 +69,7 @@ public final class RecoveryBenchmark {
         });
         try {
             awaitCommitting(p, Duration.ofMinutes(2));
-            System.out.printf("  %s: members %s%n", membership, members(p));
+            System.out.printf("  %s: members %s%n", membership, p.members());
             for (String stop : stops) {
                 for (int i = 0; i < rounds; i++) {
                     awaitCommitting(p, Duration.ofMinutes(2));
@@ -81,7 +81,7 @@ public final class RecoveryBenchmark {
                         service.stop(); // the batch in flight commits during the graceful shutdown: not the new process's
                     }
                     if (i == 0) {
-                        System.out.printf("  %s, right after the %s: members %s%n", membership, stop, members(p));
+                        System.out.printf("  %s, right after the %s: members %s%n", membership, stop, p.members());
                     }
                     long committed = committedSum(p);
                     long startedAt = System.nanoTime();
@@ -120,12 +120,6 @@ public final class RecoveryBenchmark {
     private static void awaitCommitting(Pipeline p, Duration timeout) throws Exception {
         long before = committedSum(p);
         Pipeline.await("a committed batch", timeout, () -> Pipeline.safe(() -> committedSum(p) > before));
-    }
-
-    /** The group's members as the coordinator sees them: static ones by instance id. */
-    private static List<String> members(Pipeline p) throws Exception {
-        return p.admin().describeConsumerGroups(List.of(p.group)).all().get().get(p.group).members().stream()
-                .map(m -> m.groupInstanceId().orElse("(dynamic) " + m.consumerId())).sorted().toList();
     }
 
     private static long committedSum(Pipeline p) throws Exception {

@@ -107,8 +107,7 @@ public final class SinkComparison {
         long first = 0;
         long deadline = System.nanoTime() + TimeUnit.MINUTES.toNanos(15);
         while (System.nanoTime() < deadline) {
-            long committed = p.admin().listConsumerGroupOffsets(group).partitionsToOffsetAndMetadata().get().values().stream()
-                    .filter(java.util.Objects::nonNull).mapToLong(o -> o.offset()).sum();
+            long committed = p.committedOffsets(group).values().stream().mapToLong(Long::longValue).sum();
             long now = System.nanoTime();
             if (first == 0 && committed > 0) {
                 first = now;
