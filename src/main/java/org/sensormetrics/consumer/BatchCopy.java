@@ -10,12 +10,14 @@ import java.sql.Savepoint;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.Comparator;
+import java.util.HashMap;
 import java.util.HashSet;
+import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
-import java.util.TreeSet;
-import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.TreeMap;
+import java.util.concurrent.ConcurrentHashMap;
 
 import javax.sql.DataSource;
 
@@ -27,22 +29,21 @@ import org.slf4j.LoggerFactory;
 import org.springframework.jdbc.datasource.DataSourceUtils;
 
 /**
- * The common case of a batch, written with COPY: readings only, every event_id once, none stored before. COPY
- * inserts rows in bulk where the batch statement inserts them one by one, each with its conflict check, and costs
- * PostgreSQL about a third less per batch (docs/decisions.md 19).
+ * The common case of a batch, written with binary COPY: readings only, every event_id once, none stored before.
+ * COPY inserts rows in bulk where the batch statement inserts them one by one, each with its conflict check, and
+ * costs PostgreSQL about half as much per batch (docs/decisions.md 19).
  *
  * <p>It writes on the connection of the caller's transaction, inside a savepoint. Anything else (a rejected record,
  * an event_id twice in the batch) is left to store-batch.sql, and so is a batch whose COPY meets a key already
  * stored (a redelivery after a crash, or another consumer during a rebalance): the unique key stops the COPY, the
  * savepoint is rolled back, and the statement, which skips stored events, writes the batch in the same transaction.
  * PostgreSQL's COPY has no Camel component: hence Java. The tables' columns are the batch statement's, and a
- * contract column beyond the core four is a metrics column of the same name, as in store-batch.sql.
+ * contract column beyond the core four is the metrics column of the same name, as in store-batch.sql.
  */
 public class BatchCopy {
 
     private static final Logger LOG = LoggerFactory.getLogger(BatchCopy.class);
     private static final String UNIQUE_VIOLATION = "23505";
-    private static final String DATATYPE_MISMATCH = "42804";
     private static final Comparator<BatchRow> KAFKA_ORDER = Comparator.comparing(BatchRow::kafkaPartition)
             .thenComparing(BatchRow::kafkaOffset);
     /** Key order, the statement's too: two consumers meeting on the same events wait for each other in one order. */
@@ -54,7 +55,24 @@ public class BatchCopy {
      * Copies the batch's readings into processed_events and metrics when it can, and then sets the number of metrics
      * rows as camel-sql would; returns false, having written nothing, when store-batch.sql must write the batch.
      */
-    private final AtomicBoolean warned = new AtomicBoolean();
+    /** processed_events' and metrics' columns, in the order rows are written, and the type each one's binary form is. */
+    private static final Map<String, String> CLAIM_COLUMNS = ordered("event_id", "text", "sensor_id", "text",
+            "kafka_partition", "integer", "kafka_offset", "bigint", "event_time", "timestamp with time zone");
+    private static final Map<String, String> METRICS_COLUMNS = ordered("sensor_id", "text", "event_id", "text",
+            "timestamp", "timestamp with time zone", "value", "double precision");
+    private static final Map<Class<?>, String> SQL_TYPE_OF = Map.of(Double.class, "double precision", Long.class, "bigint",
+            Boolean.class, "boolean", String.class, "text");
+
+    /** By the contract columns a batch has values for (and their Java types): whether COPY may write it. */
+    private final Map<Map<String, Class<?>>, Boolean> fits = new ConcurrentHashMap<>();
+
+    private static Map<String, String> ordered(String... columnsAndTypes) {
+        Map<String, String> map = new LinkedHashMap<>();
+        for (int i = 0; i < columnsAndTypes.length; i += 2) {
+            map.put(columnsAndTypes[i], columnsAndTypes[i + 1]);
+        }
+        return java.util.Collections.unmodifiableMap(map);
+    }
 
     public boolean copy(Exchange exchange) throws SQLException, IOException {
         @SuppressWarnings("unchecked")
@@ -64,48 +82,84 @@ public class BatchCopy {
         }
         List<BatchRow> readings = new ArrayList<>(rows);
         readings.sort(KAFKA_ORDER);
-        Set<String> extras = new TreeSet<>();
+        // the contract's other columns this batch has values for, and the type of those values
+        Map<String, Class<?>> extras = new TreeMap<>();
         for (BatchRow r : readings) {
             if (r.extra() != null) {
-                extras.addAll(r.extra().keySet());
+                r.extra().forEach((column, value) -> extras.putIfAbsent(column, value.getClass()));
             }
         }
-        CopyBinary metrics = metricsRows(readings, extras);
-        readings.sort(KEY_ORDER);
-        CopyBinary claims = processedEventsRows(readings);
 
         // the one camel-sql uses, found as it finds it; DataSourceUtils hands out the transaction's connection
         DataSource dataSource = exchange.getContext().getRegistry().mandatoryFindSingleByType(DataSource.class);
         Connection connection = DataSourceUtils.getConnection(dataSource);
         try {
+            if (!binaryFormsFit(connection, extras)) {
+                return false;
+            }
+            CopyBinary metrics = metricsRows(readings, extras.keySet());
+            readings.sort(KEY_ORDER);
+            CopyBinary claims = processedEventsRows(readings);
             var copy = connection.unwrap(PGConnection.class).getCopyAPI();
             Savepoint savepoint = connection.setSavepoint();
             try {
-                copy.copyIn("COPY processed_events (event_id, sensor_id, kafka_partition, kafka_offset, event_time) FROM STDIN (FORMAT binary)",
+                copy.copyIn("COPY processed_events (" + String.join(", ", CLAIM_COLUMNS.keySet()) + ") FROM STDIN (FORMAT binary)",
                         claims.stream());
-                long stored = copy.copyIn("COPY metrics (sensor_id, event_id, timestamp, value"
-                        + (extras.isEmpty() ? "" : ", " + String.join(", ", extras)) + ") FROM STDIN (FORMAT binary)", metrics.stream());
+                long stored = copy.copyIn("COPY metrics (" + String.join(", ", METRICS_COLUMNS.keySet())
+                        + (extras.isEmpty() ? "" : ", " + String.join(", ", extras.keySet())) + ") FROM STDIN (FORMAT binary)", metrics.stream());
                 connection.releaseSavepoint(savepoint);
                 exchange.getMessage().setHeader(SqlConstants.SQL_UPDATE_COUNT, stored);
                 return true;
             } catch (SQLException e) {
-                String state = String.valueOf(e.getSQLState());
-                boolean refusedValues = state.startsWith("22") || state.equals(DATATYPE_MISMATCH);
-                if (!state.equals(UNIQUE_VIOLATION) && !refusedValues) {
+                if (!UNIQUE_VIOLATION.equals(e.getSQLState())) {
                     throw e;
                 }
                 connection.rollback(savepoint);
-                if (refusedValues && warned.compareAndSet(false, true)) {
-                    LOG.warn("COPY refused a batch's values ({}); store-batch.sql writes such batches, more slowly. Does every "
-                            + "contract column have its field's type (text, double precision, bigint, boolean)?", e.getMessage());
-                } else {
-                    LOG.debug("COPY did not take the batch, store-batch.sql writes it: {}", e.getMessage());
-                }
+                LOG.debug("Batch holds events stored before; store-batch.sql writes it: {}", e.getMessage());
                 return false;
             }
         } finally {
             DataSourceUtils.releaseConnection(connection, dataSource);
         }
+    }
+
+    /**
+     * Whether every column takes the binary form this class sends: checked in the catalog once per set of columns,
+     * as binary COPY does not convert (a double's 8 bytes would go into a bigint column as a wrong number). Where one
+     * does not, the statement, which casts, writes those batches, and a warning names the column.
+     */
+    private boolean binaryFormsFit(Connection connection, Map<String, Class<?>> extras) throws SQLException {
+        Boolean known = fits.get(extras);
+        if (known != null) {
+            return known;
+        }
+        Map<String, String> types = new HashMap<>();
+        try (var st = connection.prepareStatement("""
+                SELECT c.relname || '.' || a.attname, format_type(a.atttypid, NULL)
+                FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid
+                WHERE a.attrelid IN (CAST(to_regclass('metrics') AS oid), CAST(to_regclass('processed_events') AS oid))
+                  AND a.attnum > 0 AND NOT a.attisdropped""");
+             var rs = st.executeQuery()) {
+            while (rs.next()) {
+                types.put(rs.getString(1), rs.getString(2));
+            }
+        }
+        Map<String, String> wanted = new LinkedHashMap<>();
+        CLAIM_COLUMNS.forEach((column, type) -> wanted.put("processed_events." + column, type));
+        METRICS_COLUMNS.forEach((column, type) -> wanted.put("metrics." + column, type));
+        extras.forEach((column, javaType) -> wanted.put("metrics." + column, SQL_TYPE_OF.getOrDefault(javaType, "text")));
+        List<String> misfits = new ArrayList<>();
+        wanted.forEach((column, type) -> {
+            String actual = types.get(column);
+            if (actual != null && !actual.equals(type) && !(type.equals("text") && actual.equals("character varying"))) {
+                misfits.add(column + " is " + actual + ", not " + type);
+            }
+        });
+        if (!misfits.isEmpty()) {
+            LOG.warn("Batches are written by store-batch.sql, not COPY, which sends each value in its binary form: {}", String.join("; ", misfits));
+        }
+        fits.put(Map.copyOf(extras), misfits.isEmpty());
+        return misfits.isEmpty();
     }
 
     /** Readings only, each event_id once. */
@@ -140,8 +194,8 @@ public class BatchCopy {
 
     /**
      * COPY's binary format: no escapes to write, and no text for PostgreSQL to parse back into timestamps and
-     * doubles. Each value is sent in its column's binary form, so a contract column's SQL type must match its
-     * JSON type: text or varchar for strings, double precision for numbers, bigint for integers, boolean for booleans.
+     * doubles (the text format cost the poll threads a fifth of their profile samples). Each value goes in the
+     * binary form of text, double precision, bigint or boolean, by its Java type.
      */
     private static final class CopyBinary {
         private static final byte[] SIGNATURE = {'P', 'G', 'C', 'O', 'P', 'Y', '\n', (byte) 0xff, '\r', '\n', 0};

@@ -25,28 +25,9 @@ class MessageContractTest {
 
     @Test
     void anOptionalFieldAddedInTheRouteFilesIsStoredAndCheckedAgainstItsType() throws Exception {
-        Path routes = Files.createTempDirectory(Path.of("target").toAbsolutePath(), "routes-with-unit");
-        try (Stream<Path> files = Files.list(Path.of("routes"))) {
-            for (Path f : files.filter(Files::isRegularFile).toList()) {
-                Files.copy(f, routes.resolve(f.getFileName()));
-            }
-        }
         // the contract: an optional string of up to 16 characters, fed to column unit
-        ObjectMapper json = new ObjectMapper();
-        ObjectNode contract = (ObjectNode) json.readTree(routes.resolve("sensor-reading.schema.json").toFile());
-        ((ObjectNode) contract.get("properties")).putObject("unit").put("type", "string").put("maxLength", 16).put("x-column", "unit");
-        json.writerWithDefaultPrettyPrinter().writeValue(routes.resolve("sensor-reading.schema.json").toFile(), contract);
-        // the table, and the statement
-        Files.writeString(routes.resolve("schema.sql"), Files.readString(routes.resolve("schema.sql"))
-                + "\nALTER TABLE metrics ADD COLUMN IF NOT EXISTS unit VARCHAR(16);\n");
-        String statement = Files.readString(routes.resolve("store-batch.sql"));
-        String withUnit = statement.replace("CAST(:#value AS float8[]))", "CAST(:#value AS float8[]), CAST(:#unit AS text[]))")
-                .replace("event_time_us, value)", "event_time_us, value, unit)")
-                .replace("INSERT INTO metrics (sensor_id, event_id, timestamp, value)\nSELECT sensor_id, event_id, event_time, value",
-                        "INSERT INTO metrics (sensor_id, event_id, timestamp, value, unit)\nSELECT sensor_id, event_id, event_time, value, unit");
-        assertTrue(!withUnit.equals(statement) && withUnit.contains("unit)\nSELECT"), "the statement was edited");
-        Files.writeString(routes.resolve("store-batch.sql"), withUnit);
-
+        Path routes = routesWith("unit", new ObjectMapper().createObjectNode().put("type", "string").put("maxLength", 16),
+                "VARCHAR(16)", "text");
         try (Pipeline p = Pipeline.scenario("contract", 2)) {
             p.set("camel.main.routes-include-pattern", "file:" + routes + "/*.camel.yaml").set("sql.location", "file:" + routes);
             p.startService();
@@ -71,6 +52,57 @@ class MessageContractTest {
             assertEquals(1, p.count("SELECT count(*) FROM rejected_events WHERE reason = 'unit is 17 characters, longer than 16'"));
             assertEquals(0, p.progress().getFailures());
         }
+    }
+
+    /**
+     * A column whose SQL type is not the binary form of its field's JSON type (numeric for a number): COPY refuses
+     * the batch, and the statement, which casts, writes it in the same transaction.
+     */
+    @Test
+    void aColumnOfAnotherTypeThanItsFieldIsWrittenByTheStatement() throws Exception {
+        Path routes = routesWith("battery", new ObjectMapper().createObjectNode().put("type", "number").put("minimum", 0),
+                "NUMERIC(6,2)", "float8");
+        try (Pipeline p = Pipeline.scenario("contract_numeric", 2)) {
+            p.set("camel.main.routes-include-pattern", "file:" + routes + "/*.camel.yaml").set("sql.location", "file:" + routes);
+            p.startService();
+            String ts = "\"timestamp\":\"2026-01-15T10:30:45Z\"";
+            p.send(List.of(
+                    Map.entry("s1", utf8("{\"sensor_id\":\"s1\",\"event_id\":\"charged\"," + ts + ",\"value\":1,\"battery\":97.25}")),
+                    Map.entry("s1", utf8("{\"sensor_id\":\"s1\",\"event_id\":\"unknown\"," + ts + ",\"value\":2}"))));
+            p.awaitCaughtUp(Duration.ofMinutes(2));
+
+            p.assertExactlyOnce(2);
+            assertEquals(1, p.count("SELECT count(*) FROM metrics WHERE event_id = 'charged' AND battery = 97.25"));
+            assertEquals(1, p.count("SELECT count(*) FROM metrics WHERE event_id = 'unknown' AND battery IS NULL"));
+            assertEquals(0, p.progress().getFailures());
+        }
+    }
+
+    /**
+     * A copy of routes/ with one more optional field: in the contract, as a metrics column of the given SQL type in
+     * schema.sql, and in store-batch.sql as an array of the given element type.
+     */
+    private static Path routesWith(String field, ObjectNode spec, String columnType, String arrayType) throws Exception {
+        Path routes = Files.createTempDirectory(Path.of("target").toAbsolutePath(), "routes-with-" + field);
+        try (Stream<Path> files = Files.list(Path.of("routes"))) {
+            for (Path f : files.filter(Files::isRegularFile).toList()) {
+                Files.copy(f, routes.resolve(f.getFileName()));
+            }
+        }
+        ObjectMapper json = new ObjectMapper();
+        ObjectNode contract = (ObjectNode) json.readTree(routes.resolve("sensor-reading.schema.json").toFile());
+        ((ObjectNode) contract.get("properties")).set(field, spec.put("x-column", field));
+        json.writerWithDefaultPrettyPrinter().writeValue(routes.resolve("sensor-reading.schema.json").toFile(), contract);
+        Files.writeString(routes.resolve("schema.sql"), Files.readString(routes.resolve("schema.sql"))
+                + "\nALTER TABLE metrics ADD COLUMN IF NOT EXISTS " + field + " " + columnType + ";\n");
+        String statement = Files.readString(routes.resolve("store-batch.sql"));
+        String edited = statement.replace("CAST(:#value AS float8[]))", "CAST(:#value AS float8[]), CAST(:#" + field + " AS " + arrayType + "[]))")
+                .replace("event_time_us, value)", "event_time_us, value, " + field + ")")
+                .replace("INSERT INTO metrics (sensor_id, event_id, timestamp, value)\nSELECT sensor_id, event_id, event_time, value",
+                        "INSERT INTO metrics (sensor_id, event_id, timestamp, value, " + field + ")\nSELECT sensor_id, event_id, event_time, value, " + field);
+        assertTrue(!edited.equals(statement) && edited.contains(field + ")\nSELECT"), "the statement was edited");
+        Files.writeString(routes.resolve("store-batch.sql"), edited);
+        return routes;
     }
 
     @Test
