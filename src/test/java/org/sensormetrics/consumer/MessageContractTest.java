@@ -28,20 +28,17 @@ class MessageContractTest {
         // the contract: an optional string of up to 16 characters, fed to column unit
         Path routes = routesWith("unit", new ObjectMapper().createObjectNode().put("type", "string").put("maxLength", 16),
                 "VARCHAR(16)", "text");
-        try (Pipeline p = Pipeline.scenario("contract", 2)) {
-            p.set("camel.main.routes-include-pattern", "file:" + routes + "/*.camel.yaml").set("sql.location", "file:" + routes);
-            p.startService();
-            String ts = "\"timestamp\":\"2026-01-15T10:30:45Z\"";
+        try (Pipeline p = startedOn("contract", routes)) {
             // readings only, written with COPY (BatchCopy); then a batch with rejected records, written by the statement
             p.send(List.of(
-                    Map.entry("s1", utf8("{\"sensor_id\":\"s1\",\"event_id\":\"with-unit\"," + ts + ",\"value\":21.5,\"unit\":\"°C\"}")),
-                    Map.entry("s1", utf8("{\"sensor_id\":\"s1\",\"event_id\":\"without-unit\"," + ts + ",\"value\":22}"))));
+                    Map.entry("s1", utf8("{\"sensor_id\":\"s1\",\"event_id\":\"with-unit\"," + TS + ",\"value\":21.5,\"unit\":\"°C\"}")),
+                    Map.entry("s1", utf8("{\"sensor_id\":\"s1\",\"event_id\":\"without-unit\"," + TS + ",\"value\":22}"))));
             p.awaitCaughtUp(Duration.ofMinutes(2));
             p.send(List.of(
-                    Map.entry("s1", utf8("{\"sensor_id\":\"s1\",\"event_id\":\"null-unit\"," + ts + ",\"value\":23,\"unit\":null}")),
-                    Map.entry("s2", utf8("{\"sensor_id\":\"s2\",\"event_id\":\"number-unit\"," + ts + ",\"value\":24,\"unit\":42}")),
-                    Map.entry("s2", utf8("{\"sensor_id\":\"s2\",\"event_id\":\"long-unit\"," + ts + ",\"value\":25,\"unit\":\"degrees celsius!\"}")),
-                    Map.entry("s2", utf8("{\"sensor_id\":\"s2\",\"event_id\":\"too-long-unit\"," + ts + ",\"value\":26,\"unit\":\"degrees celsius!!\"}"))));
+                    Map.entry("s1", utf8("{\"sensor_id\":\"s1\",\"event_id\":\"null-unit\"," + TS + ",\"value\":23,\"unit\":null}")),
+                    Map.entry("s2", utf8("{\"sensor_id\":\"s2\",\"event_id\":\"number-unit\"," + TS + ",\"value\":24,\"unit\":42}")),
+                    Map.entry("s2", utf8("{\"sensor_id\":\"s2\",\"event_id\":\"long-unit\"," + TS + ",\"value\":25,\"unit\":\"degrees celsius!\"}")),
+                    Map.entry("s2", utf8("{\"sensor_id\":\"s2\",\"event_id\":\"too-long-unit\"," + TS + ",\"value\":26,\"unit\":\"degrees celsius!!\"}"))));
             p.awaitCaughtUp(Duration.ofMinutes(2));
 
             p.assertExactlyOnce(4);
@@ -62,19 +59,31 @@ class MessageContractTest {
     void aColumnOfAnotherTypeThanItsFieldIsWrittenByTheStatement() throws Exception {
         Path routes = routesWith("battery", new ObjectMapper().createObjectNode().put("type", "number").put("minimum", 0),
                 "NUMERIC(6,2)", "float8");
-        try (Pipeline p = Pipeline.scenario("contract_numeric", 2)) {
-            p.set("camel.main.routes-include-pattern", "file:" + routes + "/*.camel.yaml").set("sql.location", "file:" + routes);
-            p.startService();
-            String ts = "\"timestamp\":\"2026-01-15T10:30:45Z\"";
+        try (Pipeline p = startedOn("contract_numeric", routes)) {
             p.send(List.of(
-                    Map.entry("s1", utf8("{\"sensor_id\":\"s1\",\"event_id\":\"charged\"," + ts + ",\"value\":1,\"battery\":97.25}")),
-                    Map.entry("s1", utf8("{\"sensor_id\":\"s1\",\"event_id\":\"unknown\"," + ts + ",\"value\":2}"))));
+                    Map.entry("s1", utf8("{\"sensor_id\":\"s1\",\"event_id\":\"charged\"," + TS + ",\"value\":1,\"battery\":97.25}")),
+                    Map.entry("s1", utf8("{\"sensor_id\":\"s1\",\"event_id\":\"unknown\"," + TS + ",\"value\":2}"))));
             p.awaitCaughtUp(Duration.ofMinutes(2));
 
             p.assertExactlyOnce(2);
             assertEquals(1, p.count("SELECT count(*) FROM metrics WHERE event_id = 'charged' AND battery = 97.25"));
             assertEquals(1, p.count("SELECT count(*) FROM metrics WHERE event_id = 'unknown' AND battery IS NULL"));
             assertEquals(0, p.progress().getFailures());
+        }
+    }
+
+    private static final String TS = "\"timestamp\":\"2026-01-15T10:30:45Z\"";
+
+    /** The service, run from the route files under {@code routes}. */
+    private static Pipeline startedOn(String scenario, Path routes) throws Exception {
+        Pipeline p = Pipeline.scenario(scenario, 2);
+        try {
+            p.set("camel.main.routes-include-pattern", "file:" + routes + "/*.camel.yaml").set("sql.location", "file:" + routes);
+            p.startService();
+            return p;
+        } catch (Exception | AssertionError e) {
+            p.close();
+            throw e;
         }
     }
 
