@@ -84,7 +84,7 @@ public class IngestProgress extends AbstractHealthCheck {
         this.progressIntervalMs = progressIntervalMs;
     }
 
-    /** Inside the transaction, after store-batch.sql: remember this batch's counts until it commits. */
+    /** Inside the transaction, after the batch was written (BatchCopy or store-batch.sql): remember its counts until it commits. */
     public void batchStored(Exchange exchange) {
         List<?> rows = exchange.getVariable("rows", List.class);
         Map<String, Long> rejects = rows.stream().map(r -> ((BatchRow) r).reasonCode())
