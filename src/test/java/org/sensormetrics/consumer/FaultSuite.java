@@ -307,10 +307,12 @@ public final class FaultSuite {
         try {
             p.awaitCaughtUp(Duration.ofMinutes(5));
         } catch (AssertionError e) {
-            // what every thread of every process was doing, for whoever reads the logs of a run that stalled
+            // what every thread of every process was doing, and where each partition stands, for whoever reads
+            // the logs of a run that stalled
             for (ServiceProcess sp : run.services) {
                 sp.printThreads();
             }
+            System.out.print(run.name + ": lag not 0 after 5 minutes\n" + p.offsetReport());
             violations.add("lag not 0 after 5 minutes (thread dumps in " + run.log(0).getParent() + ")");
         }
         long stored = p.count("SELECT count(DISTINCT event_id) FROM metrics WHERE timestamp >= '" + since + "'");

@@ -280,6 +280,25 @@ final class Pipeline implements AutoCloseable {
                 .mapToLong(e -> e.getValue() - committed.getOrDefault(e.getKey(), starts.get(e.getKey()))).sum();
     }
 
+    /**
+     * Per partition: its end offset, the group's committed offset, and the member it is assigned to; what to read
+     * when lag stays above 0 (a commit that went backwards, or a partition nobody owns).
+     */
+    String offsetReport() throws Exception {
+        Map<TopicPartition, Long> ends = offsets(OffsetSpec.latest());
+        Map<TopicPartition, Long> committed = committedOffsets();
+        Map<TopicPartition, String> owners = new HashMap<>();
+        admin().describeConsumerGroups(List.of(group)).all().get().get(group).members()
+                .forEach(m -> m.assignment().topicPartitions().forEach(tp -> owners.put(tp, m.consumerId())));
+        StringBuilder report = new StringBuilder();
+        for (int p = 0; p < partitions; p++) {
+            TopicPartition tp = new TopicPartition(topic, p);
+            report.append(String.format("  partition %d: end %d, committed %s, member %s%n", p, ends.get(tp), committed.get(tp),
+                    owners.getOrDefault(tp, "none")));
+        }
+        return report.toString();
+    }
+
     /** How many records the topic holds. */
     long produced() throws Exception {
         return offsets(OffsetSpec.latest()).values().stream().mapToLong(Long::longValue).sum();
