@@ -24,8 +24,8 @@ import org.slf4j.LoggerFactory;
  * Counts what the ingest route stored, skipped and rejected, logs one progress line every few seconds
  * while busy, and backs off after a failed batch.
  *
- * <p>The back-off runs on the consumer's poll thread before Camel rewinds to the committed offsets, so a
- * database outage costs a retry every few seconds instead of a tight reconnect loop. It doubles from
+ * <p>The back-off after a failed batch, for which the consumer pauses its partitions before it reads the batch
+ * again, makes a database outage cost a retry every few seconds instead of a tight loop. It doubles from
  * {@code consumer.retry-initial-ms} up to {@code consumer.retry-max-ms} and resets after a good batch.
  *
  * <p>The counts are Prometheus counters too (sensor_metrics_events_stored_total, ..._records_rejected_total
@@ -115,8 +115,11 @@ public class IngestProgress extends AbstractHealthCheck {
         logProgressIfDue();
     }
 
-    /** On the poll thread, after a batch failed and was rolled back; Camel rewinds once this returns. */
-    public void batchFailed(Exchange exchange) throws InterruptedException {
+    /**
+     * On the poll thread, after a batch failed and was rolled back: reports it and returns the back-off, which
+     * doubles with each failure in a row up to the max, before the batch is read again.
+     */
+    public long batchFailed(Exchange exchange) {
         registerMeters();
         failures.incrementAndGet();
         int attempt = consecutiveFailures.incrementAndGet();
@@ -125,9 +128,9 @@ public class IngestProgress extends AbstractHealthCheck {
                 : exchange.getProperty(Exchange.EXCEPTION_CAUGHT, Exception.class);
         String why = cause == null ? "unknown" : rootMessage(cause);
         lastFailure = why + " (next attempt in " + delay + " ms)";
-        LOG.warn("Batch failed and was rolled back, nothing committed (attempt {}): {}. Waiting {} ms, then re-reading from the last committed offsets",
+        LOG.warn("Batch failed and was rolled back, nothing committed (attempt {}): {}. Its partitions pause for {} ms, then are read again from the batch's first records",
                 attempt, why, delay);
-        TimeUnit.MILLISECONDS.sleep(delay);
+        return delay;
     }
 
     private AtomicLong rejectedCounter(String reason) {

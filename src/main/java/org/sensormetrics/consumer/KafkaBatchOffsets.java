@@ -5,23 +5,28 @@ import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 
+import org.apache.camel.Body;
 import org.apache.camel.Exchange;
 import org.apache.camel.Variable;
 import org.apache.camel.component.kafka.KafkaConstants;
 import org.apache.camel.component.kafka.consumer.DefaultKafkaManualCommit;
-import org.apache.kafka.clients.consumer.Consumer;
 import org.apache.kafka.clients.consumer.OffsetAndMetadata;
 import org.apache.kafka.common.TopicPartition;
 
 /**
- * Commits the offsets of a whole Kafka batch: for every partition in it, the offset after its last record.
+ * The Kafka side of a batch, for the ingest route, on the consumer's own poll thread (the only thread that may
+ * touch its KafkaConsumer, an {@link IngestConsumer}): which of its records are still this consumer's, the offsets
+ * to commit once its transaction has committed, and the rewind after it failed.
  *
- * <p>Camel's batch exchange carries the manual commit of its last record only, which covers one partition;
- * a batch usually spans several. This commits them all in one synchronous request, on the consumer's own
- * poll thread (the only thread that may touch the KafkaConsumer), in the route step that follows
- * store-batch, so only once its transaction has committed.
+ * <p>Camel's batch exchange carries the manual commit of its last record only, which covers one partition; a
+ * batch usually spans several. {@link #commit} commits them all in one synchronous request.
  */
 public class KafkaBatchOffsets {
+
+    /** The batch's records without those of partitions revoked or rewound since they were polled. */
+    public List<Exchange> fresh(@Body List<Exchange> records) {
+        return consumer(records).fresh(records);
+    }
 
     /**
      * @param records the batch's record exchanges, kept in a variable before the body became rows
@@ -29,14 +34,9 @@ public class KafkaBatchOffsets {
      *                there, not from every record's headers again (a case-insensitive lookup: 5% of the poll
      *                threads' profile samples)
      */
-    public void commit(@Variable("records") List<?> records, @Variable("rows") List<BatchRow> rows) {
+    public void commit(@Variable("records") List<Exchange> records, @Variable("rows") List<BatchRow> rows) {
         if (records == null || records.isEmpty()) {
             return;
-        }
-        // untyped: a typed read asks the type converter
-        if (!(((Exchange) records.get(records.size() - 1)).getMessage().getHeader(KafkaConstants.MANUAL_COMMIT)
-                instanceof DefaultKafkaManualCommit manual)) {
-            throw new IllegalStateException("Kafka records carry no manual commit: set allowManualCommit=true");
         }
         // a batch holds each partition's records in a run, in offset order: one map entry per run, not per row
         Map<TopicPartition, OffsetAndMetadata> next = new HashMap<>();
@@ -52,8 +52,25 @@ public class KafkaBatchOffsets {
             }
         }
         after(next, first, highest);
-        Consumer<?, ?> consumer = manual.getConsumer();
-        consumer.commitSync(next, Duration.ofMillis(manual.getCommitTimeout()));
+        DefaultKafkaManualCommit manual = manualCommit(records);
+        ((IngestConsumer) manual.getConsumer()).commit(next, Duration.ofMillis(manual.getCommitTimeout()));
+    }
+
+    /**
+     * After a failed batch (nothing committed): its partitions are read again from its first record of each, once
+     * the back-off has passed, by the same consumer, which stays in the group meanwhile.
+     */
+    public void rewind(@Variable("records") List<Exchange> records, @Variable("backOffMs") long backOffMs) {
+        if (records == null || records.isEmpty()) {
+            throw new IllegalStateException("A batch failed before its records were known: Camel reconnects the consumer");
+        }
+        Map<TopicPartition, Long> firstOffsets = new HashMap<>();
+        for (Exchange record : records) {
+            var headers = record.getMessage();
+            firstOffsets.merge(new TopicPartition((String) headers.getHeader(KafkaConstants.TOPIC), (Integer) headers.getHeader(KafkaConstants.PARTITION)),
+                    (Long) headers.getHeader(KafkaConstants.OFFSET), Math::min);
+        }
+        consumer(records).rewind(firstOffsets, backOffMs);
     }
 
     /** Records that the partition of row is to resume after offset, unless a later offset is recorded already. */
@@ -62,5 +79,20 @@ public class KafkaBatchOffsets {
             next.merge(new TopicPartition(row.kafkaTopic(), row.kafkaPartition()), new OffsetAndMetadata(offset + 1),
                     (a, b) -> a.offset() >= b.offset() ? a : b);
         }
+    }
+
+    private static IngestConsumer consumer(List<Exchange> records) {
+        if (!(manualCommit(records).getConsumer() instanceof IngestConsumer consumer)) {
+            throw new IllegalStateException("The Kafka consumer is not the ingest route's: set kafkaClientFactory=#ingestClientFactory");
+        }
+        return consumer;
+    }
+
+    private static DefaultKafkaManualCommit manualCommit(List<Exchange> records) {
+        // untyped: a typed read asks the type converter
+        if (!(records.get(records.size() - 1).getMessage().getHeader(KafkaConstants.MANUAL_COMMIT) instanceof DefaultKafkaManualCommit manual)) {
+            throw new IllegalStateException("Kafka records carry no manual commit: set allowManualCommit=true");
+        }
+        return manual;
     }
 }

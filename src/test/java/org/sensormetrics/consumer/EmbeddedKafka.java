@@ -34,7 +34,12 @@ public final class EmbeddedKafka implements AutoCloseable {
         return new EmbeddedKafka(null, bootstrapServers);
     }
 
+    /** Per group, the generation the coordinator last stabilized, read from its own log. */
+    private static final Map<String, Integer> GENERATIONS = new java.util.concurrent.ConcurrentHashMap<>();
+    private static final java.util.regex.Pattern STABILIZED = java.util.regex.Pattern.compile("Stabilized group (\\S+) generation (\\d+)");
+
     public static EmbeddedKafka start() throws Exception {
+        listenToTheGroupCoordinator();
         // Kafka's server code exits or halts the JVM on errors it deems fatal (Exit.exit/halt). In a test JVM
         // that closes a broker it restarted, that would end the JVM with a non-zero status after every test
         // passed (Surefire then reports "Error occurred in starting fork"); here it is only printed.
@@ -51,6 +56,36 @@ public final class EmbeddedKafka implements AutoCloseable {
         cluster.startup();
         cluster.waitForReadyBrokers();
         return new EmbeddedKafka(cluster, cluster.bootstrapServers());
+    }
+
+    /**
+     * The group's generation: how many rebalances it has been through, as the group coordinator counts them (a
+     * classic group's generation is in no admin API answer). 0 before its first.
+     */
+    public static int generation(String group) {
+        return GENERATIONS.getOrDefault(group, 0);
+    }
+
+    /** A log4j appender on the in-process broker's group coordinator, for its "Stabilized group" lines only. */
+    private static void listenToTheGroupCoordinator() {
+        var context = (org.apache.logging.log4j.core.LoggerContext) org.apache.logging.log4j.LogManager.getContext(false);
+        var config = context.getConfiguration();
+        var appender = new org.apache.logging.log4j.core.appender.AbstractAppender("group-generations", null, null, true,
+                org.apache.logging.log4j.core.config.Property.EMPTY_ARRAY) {
+            @Override
+            public void append(org.apache.logging.log4j.core.LogEvent event) {
+                var m = STABILIZED.matcher(event.getMessage().getFormattedMessage());
+                if (m.find()) {
+                    GENERATIONS.merge(m.group(1), Integer.parseInt(m.group(2)), Math::max);
+                }
+            }
+        };
+        appender.start();
+        String name = "org.apache.kafka.coordinator.group.GroupMetadataManager";
+        var logger = new org.apache.logging.log4j.core.config.LoggerConfig(name, org.apache.logging.log4j.Level.INFO, false);
+        logger.addAppender(appender, org.apache.logging.log4j.Level.INFO, null);
+        config.addLogger(name, logger);
+        context.updateLoggers();
     }
 
     public String bootstrapServers() {

@@ -15,7 +15,7 @@ class FaultSuiteIT {
     @Test
     void nothingLostNothingTwiceWhateverBreaks() throws Exception {
         List<FaultSuite.Result> results = FaultSuite.runAll(Long.getLong("fault.events", 200_000),
-                System.getProperty("fault.scenarios", ""));
+                System.getProperty("fault.scenarios", ""), Integer.getInteger("fault.repeat", 1));
         FaultSuite.print(results);
         assertEquals(List.of(), results.stream().filter(r -> !r.violations().isEmpty())
                 .map(r -> r.scenario() + ": " + r.violations()).toList());

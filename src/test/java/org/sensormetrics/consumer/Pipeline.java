@@ -362,6 +362,15 @@ final class Pipeline implements AutoCloseable {
         }
     }
 
+    /** The lag, or what kept it from being read. */
+    static String safeLag(Pipeline p) {
+        try {
+            return String.valueOf(p.lag());
+        } catch (Exception e) {
+            return "unknown (" + e + ")";
+        }
+    }
+
     /** Waits until every record is committed (lag 0), then the caller counts rows. */
     void awaitCaughtUp(Duration timeout) throws InterruptedException {
         await("consumer lag 0 on " + topic, timeout, () -> safe(() -> lag() == 0));

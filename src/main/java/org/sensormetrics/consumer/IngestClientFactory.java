@@ -1,6 +1,5 @@
 package org.sensormetrics.consumer;
 
-import java.time.Duration;
 import java.util.BitSet;
 import java.util.List;
 import java.util.Properties;
@@ -14,18 +13,19 @@ import org.apache.kafka.clients.admin.MemberToRemove;
 import org.apache.kafka.clients.admin.RemoveMembersFromConsumerGroupOptions;
 import org.apache.kafka.clients.consumer.Consumer;
 import org.apache.kafka.clients.consumer.ConsumerConfig;
-import org.apache.kafka.clients.consumer.KafkaConsumer;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * Static group membership (KIP-345) for every poll thread of the ingest route. camel-kafka passes its
- * {@code groupInstanceId} unchanged to each of the route's {@code consumersCount} consumers, and two
- * members with one instance id fence each other. This factory gives each live consumer its own id, the
- * configured one plus a slot number: "pod-0" becomes "pod-0-0" and "pod-0-1". A consumer takes the
- * lowest free slot and gives it back when it closes. A restarted process therefore asks for the ids it
- * had before, and the group coordinator hands it their partitions at once, without waiting for the
- * session timeout of the members that died with the old process (docs/scaling.md, recovery).
+ * Makes the ingest route's Kafka consumers: each an {@link IngestConsumer} (commits that never go back to records of
+ * a partition this consumer lost, retries without leaving the group), and each with its own static membership.
+ *
+ * <p>Static group membership (KIP-345): camel-kafka passes its {@code groupInstanceId} unchanged to each of the
+ * route's {@code consumersCount} consumers, and two members with one instance id fence each other. So each live
+ * consumer gets its own id, the configured one plus a slot number: "pod-0" becomes "pod-0-0" and "pod-0-1". A
+ * consumer takes the lowest free slot and gives it back when it closes. A restarted process therefore asks for the
+ * ids it had before, and the group coordinator hands it their partitions at once, without waiting for the session
+ * timeout of the members that died with the old process (docs/scaling.md, recovery).
  *
  * <p>A static member that closes stays in the group until its session times out: right for a pod that comes
  * back under its name, but its partitions go unread that long when it does not (scale-down, or a
@@ -33,30 +33,30 @@ import org.slf4j.LoggerFactory;
  * from the group with the admin API (KIP-345), and only a crash (kill -9, OOM) keeps it for its restart.
  * (Closing with KIP-1092's LEAVE_GROUP option was tried first: it left the members in the group here.)
  *
- * <p>A blank instance id leaves membership dynamic, as without this factory.
+ * <p>A blank instance id leaves membership dynamic.
  */
-public final class StaticMembershipClientFactory extends DefaultKafkaClientFactory {
+public final class IngestClientFactory extends DefaultKafkaClientFactory {
 
-    private static final Logger LOG = LoggerFactory.getLogger(StaticMembershipClientFactory.class);
+    private static final Logger LOG = LoggerFactory.getLogger(IngestClientFactory.class);
     private static final long REMOVE_TIMEOUT_SECONDS = 5;
 
     private final BitSet slotsInUse = new BitSet();
 
     @Override
-    @SuppressWarnings({"rawtypes", "unchecked"})
+    @SuppressWarnings("rawtypes")
     public Consumer getConsumer(Properties kafkaProps) {
         String instanceId = kafkaProps.getProperty(ConsumerConfig.GROUP_INSTANCE_ID_CONFIG, "").trim();
         Properties props = (Properties) kafkaProps.clone();
         if (instanceId.isEmpty()) {
             props.remove(ConsumerConfig.GROUP_INSTANCE_ID_CONFIG);
-            return super.getConsumer(props);
+            return new IngestConsumer(props, () -> { });
         }
         int slot = takeSlot();
         props.setProperty(ConsumerConfig.GROUP_INSTANCE_ID_CONFIG, instanceId + "-" + slot);
         // a client id that says which member it is, in the broker's logs and in the group's description
         props.setProperty(ConsumerConfig.CLIENT_ID_CONFIG, instanceId + "-" + slot);
         try {
-            return new SlotConsumer(props, slot, adminProperties(props));
+            return new IngestConsumer(props, new LeaveAndRelease(props, slot, adminProperties(props)));
         } catch (RuntimeException e) {
             releaseSlot(slot);
             throw e;
@@ -88,44 +88,24 @@ public final class StaticMembershipClientFactory extends DefaultKafkaClientFacto
         }
     }
 
-    /** A consumer that, once closed, leaves the group and gives its slot back. */
-    private final class SlotConsumer extends KafkaConsumer<Object, Object> {
+    /** Run once a static member's consumer has closed: it leaves the group and gives its slot back. */
+    private final class LeaveAndRelease implements Runnable {
         private final int slot;
         private final String groupId;
         private final String instanceId;
         private final Properties adminProps;
         private final AtomicBoolean released = new AtomicBoolean();
 
-        SlotConsumer(Properties props, int slot, Properties adminProps) {
-            super(props);
+        LeaveAndRelease(Properties props, int slot, Properties adminProps) {
             this.slot = slot;
             this.groupId = props.getProperty(ConsumerConfig.GROUP_ID_CONFIG);
             this.instanceId = props.getProperty(ConsumerConfig.GROUP_INSTANCE_ID_CONFIG);
             this.adminProps = adminProps;
         }
 
-        // close(CloseOptions) is left alone: it is not in the 3.9 client Camel JBang compiles this class against,
-        // and Camel closes its consumers with close()
-        @Override
-        public void close() {
-            closeThen(super::close);
-        }
-
-        @Override
-        public void close(Duration timeout) {
-            closeThen(() -> super.close(timeout));
-        }
-
-        private void closeThen(Runnable close) {
-            try {
-                close.run();
-            } finally {
-                release();
-            }
-        }
-
         // once only: a second close must not free a slot another consumer has taken since
-        private void release() {
+        @Override
+        public void run() {
             if (released.compareAndSet(false, true)) {
                 try {
                     leaveGroup();
