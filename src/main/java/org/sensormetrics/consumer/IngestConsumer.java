@@ -209,12 +209,18 @@ final class IngestConsumer extends KafkaConsumer<Object, Object> {
         public void onPartitionsRevoked(Collection<TopicPartition> partitions) {
             forget(partitions);
             camel.onPartitionsRevoked(partitions);
+            if (!partitions.isEmpty()) {
+                LOG.info("Revoked {} from member {}", partitions, groupMetadata().memberId());
+            }
         }
 
         @Override
         public void onPartitionsLost(Collection<TopicPartition> partitions) {
             forget(partitions);
             camel.onPartitionsLost(partitions);
+            if (!partitions.isEmpty()) {
+                LOG.info("Lost {} (member {} was no longer in the group)", partitions, groupMetadata().memberId());
+            }
         }
 
         private void forget(Collection<TopicPartition> partitions) {

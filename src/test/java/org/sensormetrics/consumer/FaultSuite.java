@@ -75,6 +75,15 @@ public final class FaultSuite {
             return s;
         }
 
+        /** Until every poll thread of every process is a member and the group is stable; then its generation is kept. */
+        void awaitSettledGroup(int members) throws InterruptedException {
+            Pipeline.await("a settled group of " + members + " members", Duration.ofMinutes(1), () -> Pipeline.safe(() -> {
+                var group = p.admin().describeConsumerGroups(List.of(p.group)).all().get().get(p.group);
+                return group.members().size() == members && group.groupState() == org.apache.kafka.common.GroupState.STABLE;
+            }));
+            generationAtFault = EmbeddedKafka.generation(p.group);
+        }
+
         void awaitSchema() throws InterruptedException {
             Pipeline.await("the service's schema", Duration.ofMinutes(2),
                     () -> Pipeline.safe(() -> p.count("SELECT count(*) FROM pg_class WHERE relname = 'rejected_events'") == 1));
@@ -129,6 +138,8 @@ public final class FaultSuite {
      * (KAFKA_GROUP_INSTANCE_ID) of its own, reused by the process that replaces it.
      */
     static final String STATIC_MEMBERS = "KAFKA_GROUP_INSTANCE_ID";
+    /** Poll threads per process: CONSUMER_THREADS's default. */
+    static final int THREADS = 2;
 
     static final List<Scenario> SCENARIOS = withStaticMembers(List.of(
             new Scenario("kill9", 0, 0, 1, Map.of(), run -> {
@@ -151,11 +162,6 @@ public final class FaultSuite {
             // two instances in a settled group through a minute without PostgreSQL: failed batches are retried by
             // consumers that keep their membership and partitions, so the group does not rebalance at all
             new Scenario("pg-outage", 0, 0, 2, Map.of(), run -> {
-                Pipeline.await("a settled group of both instances' poll threads", Duration.ofMinutes(1), () -> Pipeline.safe(() -> {
-                    var group = run.p.admin().describeConsumerGroups(List.of(run.p.group)).all().get().get(run.p.group);
-                    return group.members().size() == 4 && group.groupState() == org.apache.kafka.common.GroupState.STABLE;
-                }));
-                run.generationAtFault = EmbeddedKafka.generation(run.p.group);
                 Pipeline.postgres().stop();
                 Thread.sleep(60_000);
                 Pipeline.postgres().restart();
@@ -279,11 +285,11 @@ public final class FaultSuite {
                 run.start();
             }
             run.awaitSchema();
+            run.awaitSettledGroup(s.consumers() * THREADS);
             // produced over several seconds, so the faults land mid-stream
             var load = run.p.load(1000, events).withRate(20_000).withShares(s.duplicates(), s.invalid());
             Instant since = Instant.now().truncatedTo(ChronoUnit.MICROS);
             var producing = CompletableFuture.supplyAsync(() -> LoadGenerator.produce(load));
-            run.generationAtFault = EmbeddedKafka.generation(run.p.group);
             s.fault().inject(run);
             LoadGenerator.Summary sent = producing.get();
             return check(run, since, sent, start);
@@ -306,6 +312,7 @@ public final class FaultSuite {
             run.start();
             Pipeline.await("group positioned at the end", Duration.ofMinutes(1),
                     () -> Pipeline.safe(() -> run.p.lag() == 0 && !run.p.committedOffsets().isEmpty()));
+            run.awaitSettledGroup(THREADS);
             run.p.refuseWrites(true);
             var load = run.p.load(1000, events).withRate(20_000).withSeed(2);
             var producing = CompletableFuture.supplyAsync(() -> LoadGenerator.produce(load));
@@ -375,7 +382,7 @@ public final class FaultSuite {
             // each poll thread of each process is a member of its own, named after the process's instance id;
             // a replacement started near the end may still be starting when the others have caught up
             List<String> expected = run.memberNames.values().stream()
-                    .flatMap(n -> java.util.stream.Stream.of(n + "-0", n + "-1")).sorted().toList();
+                    .flatMap(n -> java.util.stream.IntStream.range(0, THREADS).mapToObj(t -> n + "-" + t)).sorted().toList();
             List<String> members = List.of();
             long deadline = System.nanoTime() + Duration.ofSeconds(60).toNanos();
             while (!members.equals(expected) && System.nanoTime() < deadline) {
