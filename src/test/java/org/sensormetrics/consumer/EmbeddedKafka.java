@@ -24,14 +24,21 @@ public final class EmbeddedKafka implements AutoCloseable {
 
     private final KafkaClusterTestKit cluster;
     private final String bootstrapServers;
+    private final short replicationFactor;
 
-    private EmbeddedKafka(KafkaClusterTestKit cluster, String bootstrapServers) {
+    private EmbeddedKafka(KafkaClusterTestKit cluster, String bootstrapServers, short replicationFactor) {
         this.cluster = cluster;
         this.bootstrapServers = bootstrapServers;
+        this.replicationFactor = replicationFactor;
     }
 
     public static EmbeddedKafka existing(String bootstrapServers) {
-        return new EmbeddedKafka(null, bootstrapServers);
+        return existing(bootstrapServers, 1);
+    }
+
+    /** A cluster that runs elsewhere, whose topics get this many replicas. */
+    public static EmbeddedKafka existing(String bootstrapServers, int replicationFactor) {
+        return new EmbeddedKafka(null, bootstrapServers, (short) replicationFactor);
     }
 
     /** Per group, the generation the coordinator last stabilized, read from its own log. */
@@ -55,7 +62,7 @@ public final class EmbeddedKafka implements AutoCloseable {
         cluster.format();
         cluster.startup();
         cluster.waitForReadyBrokers();
-        return new EmbeddedKafka(cluster, cluster.bootstrapServers());
+        return new EmbeddedKafka(cluster, cluster.bootstrapServers(), (short) 1);
     }
 
     /**
@@ -105,7 +112,7 @@ public final class EmbeddedKafka implements AutoCloseable {
      */
     public void createTopic(String name, int partitions) throws Exception {
         try (Admin admin = admin()) {
-            admin.createTopics(List.of(new NewTopic(name, partitions, (short) 1).configs(Map.of()))).all().get();
+            admin.createTopics(List.of(new NewTopic(name, partitions, replicationFactor).configs(Map.of()))).all().get();
             Map<TopicPartition, OffsetSpec> all = new HashMap<>();
             for (int p = 0; p < partitions; p++) {
                 all.put(new TopicPartition(name, p), OffsetSpec.latest());

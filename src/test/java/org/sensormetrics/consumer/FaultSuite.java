@@ -24,7 +24,7 @@ import java.util.concurrent.CompletableFuture;
 public final class FaultSuite {
 
     record Result(String scenario, long produced, long valid, long stored, long rejected, long lost, long duplicated,
-                  int restarts, long rewinds, int rebalances, double seconds, List<String> violations) {
+                  int restarts, long rewinds, int rebalances, long revoked, double seconds, List<String> violations) {
     }
 
     /** One scenario's running parts: its topic/database, its service processes, its load. */
@@ -38,12 +38,22 @@ public final class FaultSuite {
         final List<String> violations = new ArrayList<>();
         int restarts;
         int started;
-        /** The group's generation when the fault began: the scenario's rebalances are counted from it. */
+        /** The group's generation, and the partitions its members had revoked, when the fault began: counted from there. */
         int generationAtFault;
+        long revokedAtFault;
+
+        /** The three-node cluster the scenario runs on, or null for the JVM's embedded broker. */
+        final KafkaCluster cluster;
 
         Run(String name) throws Exception {
+            this(name, null);
+        }
+
+        Run(String name, KafkaCluster cluster) throws Exception {
             this.name = name;
-            this.p = Pipeline.scenario(name.replace('-', '_'), 12);
+            this.cluster = cluster;
+            this.p = Pipeline.scenario(name.replace('-', '_'), 12,
+                    cluster == null ? null : EmbeddedKafka.existing(cluster.bootstrapServers(), KafkaCluster.NODES));
             env.put("CONSUMER_RETRY_MAX_MS", "4000"); // outages here last seconds, not hours
             try (var old = java.nio.file.Files.newDirectoryStream(java.nio.file.Files.createDirectories(Path.of("target/faults")),
                     name + "-*.log")) {
@@ -76,12 +86,26 @@ public final class FaultSuite {
         }
 
         /** Until every poll thread of every process is a member and the group is stable; then its generation is kept. */
-        void awaitSettledGroup(int members) throws InterruptedException {
+        void awaitSettledGroup(int members) throws Exception {
             Pipeline.await("a settled group of " + members + " members", Duration.ofMinutes(1), () -> Pipeline.safe(() -> {
                 var group = p.admin().describeConsumerGroups(List.of(p.group)).all().get().get(p.group);
                 return group.members().size() == members && group.groupState() == org.apache.kafka.common.GroupState.STABLE;
             }));
-            generationAtFault = EmbeddedKafka.generation(p.group);
+            generationAtFault = generation();
+            revokedAtFault = revoked();
+        }
+
+        long revoked() throws java.io.IOException {
+            long revoked = 0;
+            for (int i = 0; i < started; i++) {
+                revoked += ServiceProcess.revokedPartitions(log(i));
+            }
+            return revoked;
+        }
+
+        /** The group's generation, from the coordinator's log lines. */
+        int generation() throws java.io.IOException {
+            return cluster == null ? EmbeddedKafka.generation(p.group) : cluster.generation(p.group);
         }
 
         void awaitSchema() throws InterruptedException {
@@ -129,8 +153,15 @@ public final class FaultSuite {
         void inject(Run run) throws Exception;
     }
 
-    /** A scenario: its load (share of duplicates and invalid records), its services, its fault. */
-    record Scenario(String name, double duplicates, double invalid, int consumers, Map<String, String> env, Fault fault) {
+    /**
+     * A scenario: its load (share of duplicates and invalid records), its services, its fault, and whether it runs on
+     * the three-node cluster instead of the embedded broker.
+     */
+    record Scenario(String name, double duplicates, double invalid, int consumers, Map<String, String> env, Fault fault,
+                    boolean onCluster) {
+        Scenario(String name, double duplicates, double invalid, int consumers, Map<String, String> env, Fault fault) {
+            this(name, duplicates, invalid, consumers, env, fault, false);
+        }
     }
 
     /**
@@ -167,7 +198,7 @@ public final class FaultSuite {
                 Pipeline.postgres().restart();
                 Pipeline.await("the events stored after the outage", Duration.ofMinutes(2),
                         () -> Pipeline.safe(() -> run.p.lag() == 0));
-                int rebalances = EmbeddedKafka.generation(run.p.group) - run.generationAtFault;
+                int rebalances = run.generation() - run.generationAtFault;
                 if (rebalances != 0) {
                     run.violations.add(rebalances + " rebalances during a database outage");
                 }
@@ -217,11 +248,34 @@ public final class FaultSuite {
             }),
             new Scenario("poison-flood", 0, 0.1, 2, Map.of(), run -> { }),
             new Scenario("duplicate-storm", 1.0, 0, 2, Map.of(), run -> { }),
+            // three nodes, replication factor 3, min.insync.replicas 2: the node coordinating the group is killed
+            // with -9 mid-stream, then one leading a partition (and not coordinating), each restarted after 10 s
+            new Scenario("cluster-coordinator-kill9", 0, 0, 2, Map.of(), run -> {
+                run.sleep(2000, 3000);
+                killAndRestart(run.cluster, run.cluster.coordinatorOf(run.p.group));
+            }, true),
+            new Scenario("cluster-leader-kill9", 0, 0, 2, Map.of(), run -> {
+                run.sleep(2000, 3000);
+                int coordinator = run.cluster.coordinatorOf(run.p.group);
+                int leader = coordinator;
+                for (int partition = 0; leader == coordinator && partition < 12; partition++) {
+                    leader = run.cluster.leaderOf(run.p.topic, partition);
+                }
+                killAndRestart(run.cluster, leader);
+            }, true),
             // last, so no other scenario runs on a broker restarted inside this JVM
             new Scenario("broker-restart", 0, 0, 1, Map.of(), run -> {
                 run.sleep(2000, 3000);
                 Pipeline.kafka().restartBroker(10_000);
             })), "kill9", "rebalance", "slow-db");
+
+    private static void killAndRestart(KafkaCluster cluster, int node) throws Exception {
+        System.out.println("  kill -9 of Kafka node " + node);
+        cluster.kill9(node);
+        Thread.sleep(10_000);
+        cluster.startNode(node);
+        cluster.awaitNodes(KafkaCluster.NODES);
+    }
 
     /** The scenarios, and after the ones named a copy of each, "-static", whose processes are static group members. */
     private static List<Scenario> withStaticMembers(List<Scenario> scenarios, String... named) {
@@ -231,7 +285,7 @@ public final class FaultSuite {
             if (List.of(named).contains(s.name())) {
                 Map<String, String> env = new LinkedHashMap<>(s.env());
                 env.put(STATIC_MEMBERS, "");
-                all.add(new Scenario(s.name() + "-static", s.duplicates(), s.invalid(), s.consumers(), env, s.fault()));
+                all.add(new Scenario(s.name() + "-static", s.duplicates(), s.invalid(), s.consumers(), env, s.fault(), s.onCluster()));
             }
         }
         return List.copyOf(all);
@@ -258,7 +312,19 @@ public final class FaultSuite {
     /** The scenarios named in only (all when blank), each repeat times in a row. */
     static List<Result> runAll(long events, String only, int repeat) throws Exception {
         Pipeline.startServices(Path.of("target/fault-postgres"));
-        List<Result> results = new ArrayList<>();
+        try {
+            return runAll(events, only, repeat, new ArrayList<>());
+        } finally {
+            if (cluster != null) {
+                cluster.close();
+                cluster = null;
+            }
+        }
+    }
+
+    private static KafkaCluster cluster;
+
+    private static List<Result> runAll(long events, String only, int repeat, List<Result> results) throws Exception {
         for (int round = 1; round <= repeat; round++) {
             String of = repeat > 1 ? " (" + round + " of " + repeat + ")" : "";
             if (only.isBlank() || List.of(only.split(",")).contains("start-at-end")) {
@@ -278,7 +344,11 @@ public final class FaultSuite {
 
     static Result run(Scenario s, long events) throws Exception {
         long start = System.nanoTime();
-        Run run = new Run(s.name());
+        if (s.onCluster() && cluster == null) {
+            System.out.println("  starting a Kafka cluster of " + KafkaCluster.NODES + " nodes");
+            cluster = KafkaCluster.start(Path.of("target/kafka-cluster"));
+        }
+        Run run = new Run(s.name(), s.onCluster() ? cluster : null);
         try {
             run.env.putAll(s.env());
             for (int i = 0; i < s.consumers(); i++) {
@@ -398,16 +468,17 @@ public final class FaultSuite {
             rewinds += ServiceProcess.rewinds(run.log(i));
         }
         return new Result(run.name, sent.records(), sent.valid(), stored, rejected, lost, duplicated, run.restarts, rewinds,
-                EmbeddedKafka.generation(p.group) - run.generationAtFault, (System.nanoTime() - startNanos) / 1e9, violations);
+                run.generation() - run.generationAtFault, run.revoked() - run.revokedAtFault, (System.nanoTime() - startNanos) / 1e9, violations);
     }
 
     static void print(List<Result> results) {
         System.out.println();
-        System.out.println("| scenario | produced | valid | stored | rejected | lost | duplicated | restarts | rewinds | rebalances | wall time | violations |");
-        System.out.println("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|");
+        System.out.println("| scenario | produced | valid | stored | rejected | lost | duplicated | restarts | rewinds | rebalances | partitions revoked | wall time | violations |");
+        System.out.println("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|");
         for (Result r : results) {
-            System.out.printf("| %s | %,d | %,d | %,d | %,d | %d | %d | %d | %d | %d | %.0f s | %s |%n", r.scenario(), r.produced(),
-                    r.valid(), r.stored(), r.rejected(), r.lost(), r.duplicated(), r.restarts(), r.rewinds(), r.rebalances(), r.seconds(),
+            System.out.printf("| %s | %,d | %,d | %,d | %,d | %d | %d | %d | %d | %d | %d | %.0f s | %s |%n", r.scenario(), r.produced(),
+                    r.valid(), r.stored(), r.rejected(), r.lost(), r.duplicated(), r.restarts(), r.rewinds(), r.rebalances(),
+                    r.revoked(), r.seconds(),
                     r.violations().isEmpty() ? "none" : String.join("; ", r.violations()));
         }
     }

@@ -38,6 +38,8 @@ final class Pipeline implements AutoCloseable {
     final String database;
     final String group;
     private final int partitions;
+    /** The scenario's Kafka: the JVM's embedded broker, or a cluster of its own (the fault suite's three nodes). */
+    private final EmbeddedKafka broker;
     private final Map<String, String> overrides = new HashMap<>();
     private Main main;
     /** One admin client for the scenario's offset queries: polling with a new client each time cost the benchmark seconds of CPU. */
@@ -99,8 +101,13 @@ final class Pipeline implements AutoCloseable {
 
     /** A scenario of its own: fresh topic, group and database, dropped again on close. */
     static Pipeline scenario(String name, int partitions) throws Exception {
+        return scenario(name, partitions, null);
+    }
+
+    /** The same on the given Kafka (null: the JVM's embedded broker). */
+    static Pipeline scenario(String name, int partitions, EmbeddedKafka broker) throws Exception {
         String id = name + "_" + SCENARIOS.incrementAndGet() + "_" + System.nanoTime() % 100000;
-        return new Pipeline("sensor_metrics_" + id, "metrics_" + id, "group_" + id, partitions)
+        return new Pipeline("sensor_metrics_" + id, "metrics_" + id, "group_" + id, partitions, broker)
                 .set("consumer.retry-initial-ms", "200")
                 .set("consumer.retry-max-ms", "1000")
                 .set("consumer.progress-interval-ms", "2000");
@@ -108,12 +115,17 @@ final class Pipeline implements AutoCloseable {
 
     /** Creates the topic and the database unless they exist. */
     Pipeline(String topic, String database, String group, int partitions) throws Exception {
+        this(topic, database, group, partitions, null);
+    }
+
+    private Pipeline(String topic, String database, String group, int partitions, EmbeddedKafka broker) throws Exception {
         startServices(Path.of("target/test-postgres"), "fsync=off");
         this.topic = topic;
         this.database = database;
         this.group = group;
         this.partitions = partitions;
-        kafka.createTopic(topic, partitions);
+        this.broker = broker != null ? broker : kafka;
+        this.broker.createTopic(topic, partitions);
         try {
             postgres.createDatabase(database);
         } catch (SQLException alreadyThere) {
@@ -160,7 +172,7 @@ final class Pipeline implements AutoCloseable {
     Map<String, String> serviceEnvironment() throws IOException {
         Map<String, String> env = new HashMap<>();
         env.put("PORT", String.valueOf(EmbeddedPostgres.freePort()));
-        env.put("KAFKA_BROKERS", kafka.bootstrapServers());
+        env.put("KAFKA_BROKERS", broker.bootstrapServers());
         env.put("KAFKA_TOPIC", topic);
         env.put("KAFKA_GROUP_ID", group);
         env.put("KAFKA_FROM_BEGINNING", "true");
@@ -173,7 +185,7 @@ final class Pipeline implements AutoCloseable {
     }
 
     LoadGenerator.Options load(int sensors, long events) {
-        return new LoadGenerator.Options(kafka.bootstrapServers(), topic, sensors, events, 0, 0, 0, System.nanoTime(), false,
+        return new LoadGenerator.Options(broker.bootstrapServers(), topic, sensors, events, 0, 0, 0, System.nanoTime(), false,
                 LoadGenerator.WALL_CLOCK);
     }
 
@@ -185,7 +197,7 @@ final class Pipeline implements AutoCloseable {
     /** The same, to one partition (null: the producer's choice by key). */
     void send(Integer partition, java.util.List<java.util.Map.Entry<String, byte[]>> records) throws Exception {
         java.util.Properties props = new java.util.Properties();
-        props.put("bootstrap.servers", kafka.bootstrapServers());
+        props.put("bootstrap.servers", broker.bootstrapServers());
         props.put("max.request.size", 4 * 1024 * 1024);
         try (var producer = new org.apache.kafka.clients.producer.KafkaProducer<>(props,
                 new org.apache.kafka.common.serialization.StringSerializer(),
@@ -334,7 +346,7 @@ final class Pipeline implements AutoCloseable {
 
     synchronized Admin admin() {
         if (admin == null) {
-            admin = kafka.admin();
+            admin = broker.admin();
         }
         return admin;
     }

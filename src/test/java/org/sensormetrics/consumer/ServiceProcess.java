@@ -52,11 +52,23 @@ final class ServiceProcess {
 
     /** How many batches failed and were rewound, per the service's log. */
     static long rewinds(Path log) throws IOException {
+        return sum(log, l -> l.contains("Batch failed and was rolled back") ? 1 : 0);
+    }
+
+    /** How many partitions were revoked from the service's consumers (IngestConsumer's "Revoked [...]" lines). */
+    static long revokedPartitions(Path log) throws IOException {
+        return sum(log, l -> {
+            int at = l.indexOf("IngestConsumer - Revoked [");
+            return at < 0 ? 0 : l.substring(at, l.indexOf(']', at)).split(",").length;
+        });
+    }
+
+    private static long sum(Path log, java.util.function.ToLongFunction<String> perLine) throws IOException {
         if (!Files.exists(log)) {
             return 0;
         }
         try (var lines = Files.lines(log)) {
-            return lines.filter(l -> l.contains("Batch failed and was rolled back")).count();
+            return lines.mapToLong(perLine).sum();
         }
     }
 
