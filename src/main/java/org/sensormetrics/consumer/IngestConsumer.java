@@ -207,26 +207,23 @@ final class IngestConsumer extends KafkaConsumer<Object, Object> {
 
         @Override
         public void onPartitionsRevoked(Collection<TopicPartition> partitions) {
-            forget(partitions);
+            forget(partitions, "Revoked {} from member {}");
             camel.onPartitionsRevoked(partitions);
-            if (!partitions.isEmpty()) {
-                LOG.info("Revoked {} from member {}", partitions, groupMetadata().memberId());
-            }
         }
 
         @Override
         public void onPartitionsLost(Collection<TopicPartition> partitions) {
-            forget(partitions);
+            forget(partitions, "Lost {} (member {} was no longer in the group)");
             camel.onPartitionsLost(partitions);
-            if (!partitions.isEmpty()) {
-                LOG.info("Lost {} (member {} was no longer in the group)", partitions, groupMetadata().memberId());
-            }
         }
 
-        private void forget(Collection<TopicPartition> partitions) {
+        private void forget(Collection<TopicPartition> partitions, String logLine) {
             fence(partitions);
             committed.keySet().removeAll(partitions);
             pausedForBackOff.removeAll(partitions);
+            if (!partitions.isEmpty()) {
+                LOG.info(logLine, partitions, groupMetadata().memberId());
+            }
         }
 
         @Override

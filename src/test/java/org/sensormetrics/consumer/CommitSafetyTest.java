@@ -42,29 +42,6 @@ class CommitSafetyTest {
         staleBatch(true);
     }
 
-    /** Failed batches are retried by consumers that keep their membership: the group's generation does not move. */
-    @Test
-    void batchesFailingWhileTheDatabaseRefusesWritesDoNotRebalanceTheGroup() throws Exception {
-        try (Pipeline p = Pipeline.scenario("no_churn", 4)) {
-            p.startService();
-            var load = p.load(100, 4_000);
-            LoadGenerator.Summary first = LoadGenerator.produce(load);
-            p.awaitCaughtUp(Duration.ofMinutes(2));
-            int generation = EmbeddedKafka.generation(p.group);
-            List<String> members = p.members();
-
-            p.refuseWrites(true);
-            LoadGenerator.Summary second = LoadGenerator.produce(load.withSeed(load.seed() + 1));
-            Pipeline.await("failed batches on both poll threads", Duration.ofSeconds(60), () -> p.progress().getFailures() >= 6);
-            p.refuseWrites(false);
-            p.awaitCaughtUp(Duration.ofMinutes(2));
-
-            p.assertExactlyOnce(first.valid() + second.valid());
-            assertEquals(generation, EmbeddedKafka.generation(p.group), "rebalances while batches failed");
-            assertEquals(members, p.members(), "the group's members after the failures");
-        }
-    }
-
     private static void staleBatch(boolean partitionComesBack) throws Exception {
         org.apache.logging.log4j.core.config.Configurator.setLevel(IngestConsumer.class.getName(), org.apache.logging.log4j.Level.DEBUG);
         try (Pipeline p = Pipeline.scenario(partitionComesBack ? "stale_back" : "stale_moved", 2)) {

@@ -115,6 +115,8 @@ class IngestRouteTest {
             LoadGenerator.Summary first = LoadGenerator.produce(load);
             p.awaitCaughtUp(CATCH_UP);
 
+            int generation = EmbeddedKafka.generation(p.group);
+            List<String> members = p.members();
             p.refuseWrites(true);
             Map<TopicPartition, Long> before = p.committedOffsets();
             LoadGenerator.Summary second = LoadGenerator.produce(load.withEvents(5_000).withSeed(load.seed() + 1));
@@ -128,6 +130,9 @@ class IngestRouteTest {
             p.refuseWrites(false);
             p.awaitCaughtUp(CATCH_UP);
             p.assertExactlyOnce(first.valid() + second.valid());
+            // failed batches are retried by consumers that keep their membership and partitions
+            assertEquals(generation, EmbeddedKafka.generation(p.group), "rebalances while batches failed");
+            assertEquals(members, p.members(), "the group's members after the failures");
         }
     }
 
