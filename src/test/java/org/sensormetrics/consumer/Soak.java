@@ -14,11 +14,12 @@ import java.util.Map;
 import java.util.concurrent.CompletableFuture;
 
 /**
- * An hour of steady load on two instances of the packaged jar, with PostgreSQL restarted every 10 minutes and one
- * of the instances killed with -9 (and started again) every 15. Every 5 minutes it prints the rate stored, the
- * produce-to-stored p99 of the events produced in those minutes, each instance's RSS and live heap after its last
- * collection, and the group's committed lag. At the end: every event once, committed lag 0, and the live heap of
- * the last 10 minutes within 10% of minutes 10-20 (a leak grows it).
+ * An hour of steady load on two instances of the packaged jar (static members, as a StatefulSet runs them), with
+ * PostgreSQL restarted every 10 minutes and one of the instances killed with -9 (and started again under its name)
+ * every 15. Every 5 minutes it prints the rate stored, the produce-to-stored p99 of the events produced in those
+ * minutes, each instance's RSS and heap after a full collection (jcmd GC.run once a minute), and the group's
+ * committed lag. At the end: every event once, committed lag 0, and the heap after GC of the last 10 minutes
+ * within 10% of minutes 10-20 (a leak grows it).
  *
  * <p>Run (not in CI): {@code mvn -q -DskipTests package exec:java -Drun.class=org.sensormetrics.consumer.Soak}
  * with SOAK_MINUTES (60), SOAK_RATE (5,000 events/s), and the spacing of its rows and faults, in minutes:
@@ -40,8 +41,8 @@ public final class Soak {
         }
     }
 
-    /** One sample of one instance. */
-    record Memory(double minute, int instance, long rssMb, long liveHeapMb) {
+    /** One sample of one instance, once a minute. */
+    record Memory(double minute, int instance, long rssMb, long heapAfterGcMb) {
     }
 
     private static boolean run() throws Exception {
@@ -56,7 +57,7 @@ public final class Soak {
         ServiceProcess[] instances = new ServiceProcess[2];
         int started = 0;
         for (int i = 0; i < instances.length; i++) {
-            instances[i] = ServiceProcess.start(p, logs.resolve(p.group + "-" + started++ + ".log"), "256m", Map.of());
+            instances[i] = ServiceProcess.start(p, logs.resolve(p.group + "-" + started++ + ".log"), "256m", member(i));
         }
         Pipeline.await("the service's schema", Duration.ofMinutes(2),
                 () -> Pipeline.safe(() -> p.count("SELECT count(*) FROM pg_class WHERE relname = 'rejected_events'") == 1));
@@ -66,18 +67,22 @@ public final class Soak {
         long startNanos = System.nanoTime();
         var producing = CompletableFuture.supplyAsync(() -> LoadGenerator.produce(load));
         List<Memory> memory = new ArrayList<>();
-        System.out.println("| minutes | stored events/s | p99 produce -> stored | RSS (MB) | live heap after GC (MB) | committed lag | faults |");
+        System.out.println("| minutes | stored events/s | p99 produce -> stored | RSS (MB) | heap after GC (MB) | committed lag | faults |");
         System.out.println("|---|---:|---:|---|---|---:|---|");
         double nextReport = report;
         double nextPgRestart = pgRestart;
         double nextKill = kill;
+        double nextSample = 1;
         StringBuilder faults = new StringBuilder();
         int victim = 0;
         while (!producing.isDone()) {
             Thread.sleep(10_000);
             double minute = (System.nanoTime() - startNanos) / 60e9;
-            for (int i = 0; i < instances.length; i++) {
-                memory.add(sample(minute, i, instances[i]));
+            if (minute >= nextSample) {
+                for (int i = 0; i < instances.length; i++) {
+                    memory.add(sample(minute, i, instances[i]));
+                }
+                nextSample += 1;
             }
             if (minute >= nextPgRestart && minute < minutes) {
                 Pipeline.postgres().stop();
@@ -87,7 +92,7 @@ public final class Soak {
             }
             if (minute >= nextKill && minute < minutes) {
                 instances[victim].kill9();
-                instances[victim] = ServiceProcess.start(p, logs.resolve(p.group + "-" + started++ + ".log"), "256m", Map.of());
+                instances[victim] = ServiceProcess.start(p, logs.resolve(p.group + "-" + started++ + ".log"), "256m", member(victim));
                 faults.append("instance ").append(victim).append(" killed -9 and started; ");
                 victim = 1 - victim;
                 nextKill += kill;
@@ -112,10 +117,10 @@ public final class Soak {
         System.out.printf("%nproduced %,d valid events; stored %,d distinct, %,d rows, %,d processed_events; lost %d, duplicated %d, committed lag %s%n",
                 sent.valid(), stored, rows, claimed, sent.valid() - stored, rows - stored, Pipeline.safeLag(p));
         ok &= stored == sent.valid() && rows == stored && claimed == stored;
-        double early = meanLiveHeap(memory, 10, 20);
-        double late = meanLiveHeap(memory, minutes - 10, minutes);
+        double early = meanHeapAfterGc(memory, 10, 20);
+        double late = meanHeapAfterGc(memory, minutes - 10, minutes);
         boolean flat = early > 0 && Math.abs(late - early) <= 0.1 * early;
-        System.out.printf("live heap after GC, mean of both instances: minutes 10-20 %.0f MB, last 10 minutes %.0f MB (%+.0f%%): %s%n",
+        System.out.printf("heap after GC, mean of both instances: minutes 10-20 %.0f MB, last 10 minutes %.0f MB (%+.0f%%): %s%n",
                 early, late, early > 0 ? 100 * (late - early) / early : 0, flat ? "within 10%" : "NOT within 10%");
         ok &= flat;
         for (ServiceProcess s : instances) {
@@ -125,25 +130,38 @@ public final class Soak {
         return ok;
     }
 
+    /** A static member's name, which its replacement takes. */
+    private static Map<String, String> member(int instance) {
+        return Map.of("KAFKA_GROUP_INSTANCE_ID", "soak-" + instance);
+    }
+
+    /** RSS from /proc; the heap used right after a full collection that jcmd asks for. */
     private static Memory sample(double minute, int instance, ServiceProcess s) {
         long rssKb = 0;
-        double liveBytes = 0;
+        double heapBytes = 0;
         try {
             for (String line : Files.readAllLines(Path.of("/proc/" + s.pid() + "/status"))) {
                 if (line.startsWith("VmRSS:")) {
                     rssKb = Long.parseLong(line.replaceAll("\\D", ""));
                 }
             }
-            liveBytes = Benchmark.metric(Pipeline.get(s.httpPort(), "/observe/metrics").getValue(), "jvm_gc_live_data_size_bytes");
+            Process gc = new ProcessBuilder(Path.of(System.getProperty("java.home"), "bin", "jcmd").toString(),
+                    Long.toString(s.pid()), "GC.run").redirectErrorStream(true).redirectOutput(ProcessBuilder.Redirect.DISCARD).start();
+            gc.waitFor(30, java.util.concurrent.TimeUnit.SECONDS);
+            var used = java.util.regex.Pattern.compile("^jvm_memory_used_bytes\\{area=\"heap\"[^}]*} (\\S+)$", java.util.regex.Pattern.MULTILINE)
+                    .matcher(Pipeline.get(s.httpPort(), "/observe/metrics").getValue());
+            while (used.find()) {
+                heapBytes += Double.parseDouble(used.group(1));
+            }
         } catch (Exception startingOrGone) {
             // a process just started serves no metrics yet; its sample counts as none
         }
-        return new Memory(minute, instance, rssKb / 1024, (long) (liveBytes / (1024 * 1024)));
+        return new Memory(minute, instance, rssKb / 1024, (long) (heapBytes / (1024 * 1024)));
     }
 
-    private static double meanLiveHeap(List<Memory> memory, double from, double to) {
-        return memory.stream().filter(m -> m.minute() >= from && m.minute() < to && m.liveHeapMb() > 0)
-                .mapToLong(Memory::liveHeapMb).average().orElse(0);
+    private static double meanHeapAfterGc(List<Memory> memory, double from, double to) {
+        return memory.stream().filter(m -> m.minute() >= from && m.minute() < to && m.heapAfterGcMb() > 0)
+                .mapToLong(Memory::heapAfterGcMb).average().orElse(0);
     }
 
     private static void row(Pipeline p, Instant start, double fromMinute, double toMinute, List<Memory> memory, String lag,
@@ -166,10 +184,10 @@ public final class Soak {
         StringBuilder heap = new StringBuilder();
         for (int i = 0; i < 2; i++) {
             final int instance = i;
-            Memory last = memory.stream().filter(m -> m.instance() == instance && m.minute() < toMinute + 0.01 && m.liveHeapMb() > 0)
+            Memory last = memory.stream().filter(m -> m.instance() == instance && m.minute() < toMinute + 0.01 && m.heapAfterGcMb() > 0)
                     .reduce((a, b) -> b).orElse(new Memory(0, i, 0, 0));
             rss.append(i == 0 ? "" : " / ").append(last.rssMb());
-            heap.append(i == 0 ? "" : " / ").append(last.liveHeapMb());
+            heap.append(i == 0 ? "" : " / ").append(last.heapAfterGcMb());
         }
         System.out.printf("| %.0f-%.0f | %,.0f | %s | %s | %s | %s | %s |%n", fromMinute, toMinute, events / seconds, p99, rss, heap, lag,
                 faults.isEmpty() ? "-" : faults.trim());
