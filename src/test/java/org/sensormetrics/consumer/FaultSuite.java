@@ -87,20 +87,22 @@ public final class FaultSuite {
 
         /** Until every poll thread of every process is a member and the group is stable; then its generation is kept. */
         void awaitSettledGroup(int members) throws Exception {
-            Pipeline.await("a settled group of " + members + " members", Duration.ofMinutes(1), () -> Pipeline.safe(() -> {
-                var group = p.admin().describeConsumerGroups(List.of(p.group)).all().get().get(p.group);
-                return group.members().size() == members && group.groupState() == org.apache.kafka.common.GroupState.STABLE;
-            }));
+            p.awaitSettledGroup(members);
             generationAtFault = generation();
             revokedAtFault = revoked();
         }
 
         long revoked() throws java.io.IOException {
-            long revoked = 0;
+            return sumOverLogs(ServiceProcess::revokedPartitions);
+        }
+
+        /** A count read from each log of this scenario's processes, summed. */
+        long sumOverLogs(LogCount count) throws java.io.IOException {
+            long sum = 0;
             for (int i = 0; i < started; i++) {
-                revoked += ServiceProcess.revokedPartitions(log(i));
+                sum += count.of(log(i));
             }
-            return revoked;
+            return sum;
         }
 
         /** The group's generation, from the coordinator's log lines. */
@@ -147,6 +149,10 @@ public final class FaultSuite {
         void sleep(long min, long max) throws InterruptedException {
             Thread.sleep(min + (long) (random.nextDouble() * (max - min)));
         }
+    }
+
+    interface LogCount {
+        long of(Path log) throws java.io.IOException;
     }
 
     interface Fault {
@@ -463,11 +469,8 @@ public final class FaultSuite {
                 violations.add("group members " + members + " after 60 s, expected " + expected);
             }
         }
-        long rewinds = 0;
-        for (int i = 0; i < run.started; i++) {
-            rewinds += ServiceProcess.rewinds(run.log(i));
-        }
-        return new Result(run.name, sent.records(), sent.valid(), stored, rejected, lost, duplicated, run.restarts, rewinds,
+        return new Result(run.name, sent.records(), sent.valid(), stored, rejected, lost, duplicated, run.restarts,
+                run.sumOverLogs(ServiceProcess::rewinds),
                 run.generation() - run.generationAtFault, run.revoked() - run.revokedAtFault, (System.nanoTime() - startNanos) / 1e9, violations);
     }
 

@@ -115,6 +115,7 @@ class IngestRouteTest {
             LoadGenerator.Summary first = LoadGenerator.produce(load);
             p.awaitCaughtUp(CATCH_UP);
 
+            p.awaitSettledGroup(2); // both poll threads (CONSUMER_THREADS)
             int generation = EmbeddedKafka.generation(p.group);
             List<String> members = p.members();
             p.refuseWrites(true);

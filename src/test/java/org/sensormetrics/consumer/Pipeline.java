@@ -374,6 +374,17 @@ final class Pipeline implements AutoCloseable {
         }
     }
 
+    /**
+     * Until the group has this many members and is stable: its generation changes no more unless something
+     * happens to it (a poll thread's first join can come seconds after the other's).
+     */
+    void awaitSettledGroup(int members) throws InterruptedException {
+        await("a settled group of " + members + " members", Duration.ofMinutes(1), () -> safe(() -> {
+            var described = admin().describeConsumerGroups(List.of(group)).all().get().get(group);
+            return described.members().size() == members && described.groupState() == org.apache.kafka.common.GroupState.STABLE;
+        }));
+    }
+
     /** The lag, or what kept it from being read. */
     static String safeLag(Pipeline p) {
         try {
