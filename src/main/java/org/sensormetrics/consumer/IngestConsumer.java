@@ -109,8 +109,7 @@ final class IngestConsumer extends KafkaConsumer<Object, Object> {
         Map<TopicPartition, Integer> dropped = new TreeMap<>(Comparator.comparing(TopicPartition::toString));
         for (int i = 0; i < batch.size(); i++) {
             Exchange record = batch.get(i);
-            TopicPartition tp = new TopicPartition((String) record.getMessage().getHeader(KafkaConstants.TOPIC),
-                    (Integer) record.getMessage().getHeader(KafkaConstants.PARTITION));
+            TopicPartition tp = partitionOf(record);
             Long fence = fences.get(tp);
             if (fence == null || first + i >= fence) {
                 fresh.add(record);
@@ -125,6 +124,12 @@ final class IngestConsumer extends KafkaConsumer<Object, Object> {
             LOG.info("Dropped records polled before their partition was revoked or rewound, neither stored nor committed: {}", dropped);
         }
         return fresh;
+    }
+
+    /** The topic and partition a record exchange came from, by its Kafka headers. */
+    static TopicPartition partitionOf(Exchange record) {
+        return new TopicPartition((String) record.getMessage().getHeader(KafkaConstants.TOPIC),
+                (Integer) record.getMessage().getHeader(KafkaConstants.PARTITION));
     }
 
     /**

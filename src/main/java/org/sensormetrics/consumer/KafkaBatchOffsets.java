@@ -25,7 +25,7 @@ public class KafkaBatchOffsets {
 
     /** The batch's records without those of partitions revoked or rewound since they were polled. */
     public List<Exchange> fresh(@Body List<Exchange> records) {
-        return consumer(records).fresh(records);
+        return consumer(manualCommit(records)).fresh(records);
     }
 
     /**
@@ -53,7 +53,7 @@ public class KafkaBatchOffsets {
         }
         after(next, first, highest);
         DefaultKafkaManualCommit manual = manualCommit(records);
-        ((IngestConsumer) manual.getConsumer()).commit(next, Duration.ofMillis(manual.getCommitTimeout()));
+        consumer(manual).commit(next, Duration.ofMillis(manual.getCommitTimeout()));
     }
 
     /**
@@ -66,11 +66,9 @@ public class KafkaBatchOffsets {
         }
         Map<TopicPartition, Long> firstOffsets = new HashMap<>();
         for (Exchange record : records) {
-            var headers = record.getMessage();
-            firstOffsets.merge(new TopicPartition((String) headers.getHeader(KafkaConstants.TOPIC), (Integer) headers.getHeader(KafkaConstants.PARTITION)),
-                    (Long) headers.getHeader(KafkaConstants.OFFSET), Math::min);
+            firstOffsets.merge(IngestConsumer.partitionOf(record), (Long) record.getMessage().getHeader(KafkaConstants.OFFSET), Math::min);
         }
-        consumer(records).rewind(firstOffsets, backOffMs);
+        consumer(manualCommit(records)).rewind(firstOffsets, backOffMs);
     }
 
     /** Records that the partition of row is to resume after offset, unless a later offset is recorded already. */
@@ -81,8 +79,8 @@ public class KafkaBatchOffsets {
         }
     }
 
-    private static IngestConsumer consumer(List<Exchange> records) {
-        if (!(manualCommit(records).getConsumer() instanceof IngestConsumer consumer)) {
+    private static IngestConsumer consumer(DefaultKafkaManualCommit manual) {
+        if (!(manual.getConsumer() instanceof IngestConsumer consumer)) {
             throw new IllegalStateException("The Kafka consumer is not the ingest route's: set kafkaClientFactory=#ingestClientFactory");
         }
         return consumer;

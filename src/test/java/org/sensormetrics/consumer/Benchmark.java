@@ -15,8 +15,6 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.TimeUnit;
-import java.util.regex.Matcher;
-import java.util.regex.Pattern;
 
 import org.postgresql.PGConnection;
 
@@ -38,7 +36,6 @@ import org.postgresql.PGConnection;
  */
 public final class Benchmark {
 
-    private static final Pattern HEAP_USED = Pattern.compile("^jvm_memory_used_bytes\\{area=\"heap\"[^}]*} (\\S+)$", Pattern.MULTILINE);
 
     private Benchmark() {
     }
@@ -348,17 +345,8 @@ public final class Benchmark {
             while (!isInterrupted()) {
                 try {
                     Thread.sleep(1000);
-                    for (String line : Files.readAllLines(Path.of("/proc/" + service.pid() + "/status"))) {
-                        if (line.startsWith("VmHWM:")) {
-                            peakRssKb = Long.parseLong(line.replaceAll("\\D", ""));
-                        }
-                    }
-                    Matcher m = HEAP_USED.matcher(Pipeline.get(service.httpPort(), "/observe/metrics").getValue());
-                    long heap = 0;
-                    while (m.find()) {
-                        heap += (long) Double.parseDouble(m.group(1));
-                    }
-                    peakHeapKb = Math.max(peakHeapKb, heap / 1024);
+                    peakRssKb = service.procStatusKb("VmHWM");
+                    peakHeapKb = Math.max(peakHeapKb, service.heapUsedBytes() / 1024);
                 } catch (InterruptedException e) {
                     return;
                 } catch (Exception notServingYet) {

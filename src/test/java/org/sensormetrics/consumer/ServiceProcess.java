@@ -72,6 +72,29 @@ final class ServiceProcess {
         }
     }
 
+    private static final java.util.regex.Pattern HEAP_USED =
+            java.util.regex.Pattern.compile("^jvm_memory_used_bytes\\{area=\"heap\"[^}]*} (\\S+)$", java.util.regex.Pattern.MULTILINE);
+
+    /** The heap it uses now, all pools, from its own Prometheus scrape; throws while it does not serve yet. */
+    long heapUsedBytes() throws IOException, InterruptedException {
+        var m = HEAP_USED.matcher(Pipeline.get(httpPort, "/observe/metrics").getValue());
+        long heap = 0;
+        while (m.find()) {
+            heap += (long) Double.parseDouble(m.group(1));
+        }
+        return heap;
+    }
+
+    /** A kB field of its /proc status, such as VmRSS or VmHWM; 0 when absent. */
+    long procStatusKb(String field) throws IOException {
+        for (String line : Files.readAllLines(Path.of("/proc/" + process.pid() + "/status"))) {
+            if (line.startsWith(field + ":")) {
+                return Long.parseLong(line.replaceAll("\\D", ""));
+            }
+        }
+        return 0;
+    }
+
     /** Its HTTP port (health, metrics, read API). */
     int httpPort() {
         return httpPort;

@@ -138,25 +138,17 @@ public final class Soak {
     /** RSS from /proc; the heap used right after a full collection that jcmd asks for. */
     private static Memory sample(double minute, int instance, ServiceProcess s) {
         long rssKb = 0;
-        double heapBytes = 0;
+        long heapBytes = 0;
         try {
-            for (String line : Files.readAllLines(Path.of("/proc/" + s.pid() + "/status"))) {
-                if (line.startsWith("VmRSS:")) {
-                    rssKb = Long.parseLong(line.replaceAll("\\D", ""));
-                }
-            }
+            rssKb = s.procStatusKb("VmRSS");
             Process gc = new ProcessBuilder(Path.of(System.getProperty("java.home"), "bin", "jcmd").toString(),
                     Long.toString(s.pid()), "GC.run").redirectErrorStream(true).redirectOutput(ProcessBuilder.Redirect.DISCARD).start();
             gc.waitFor(30, java.util.concurrent.TimeUnit.SECONDS);
-            var used = java.util.regex.Pattern.compile("^jvm_memory_used_bytes\\{area=\"heap\"[^}]*} (\\S+)$", java.util.regex.Pattern.MULTILINE)
-                    .matcher(Pipeline.get(s.httpPort(), "/observe/metrics").getValue());
-            while (used.find()) {
-                heapBytes += Double.parseDouble(used.group(1));
-            }
+            heapBytes = s.heapUsedBytes();
         } catch (Exception startingOrGone) {
             // a process just started serves no metrics yet; its sample counts as none
         }
-        return new Memory(minute, instance, rssKb / 1024, (long) (heapBytes / (1024 * 1024)));
+        return new Memory(minute, instance, rssKb / 1024, heapBytes / (1024 * 1024));
     }
 
     private static double meanHeapAfterGc(List<Memory> memory, double from, double to) {
