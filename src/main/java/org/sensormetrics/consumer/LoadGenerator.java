@@ -106,7 +106,13 @@ public final class LoadGenerator {
     }
 
     public static Summary produce(Options o) {
+        return produce(o, Map.of());
+    }
+
+    /** The same through a producer that also takes these settings (security.protocol, sasl.*, ssl.*). */
+    public static Summary produce(Options o, Map<?, ?> connection) {
         Properties p = new Properties();
+        p.putAll(connection);
         p.put(ProducerConfig.BOOTSTRAP_SERVERS_CONFIG, o.brokers());
         p.put(ProducerConfig.ACKS_CONFIG, "all");
         p.put(ProducerConfig.LINGER_MS_CONFIG, 5);

@@ -25,11 +25,17 @@ public final class EmbeddedKafka implements AutoCloseable {
     private final KafkaClusterTestKit cluster;
     private final String bootstrapServers;
     private final short replicationFactor;
+    /** How a client connects (security.protocol, sasl.*, ssl.*), and the service's settings for the same. */
+    private final Map<String, String> clientConfig;
+    private final Map<String, String> serviceEnvironment;
 
-    private EmbeddedKafka(KafkaClusterTestKit cluster, String bootstrapServers, short replicationFactor) {
+    private EmbeddedKafka(KafkaClusterTestKit cluster, String bootstrapServers, short replicationFactor,
+                          Map<String, String> clientConfig, Map<String, String> serviceEnvironment) {
         this.cluster = cluster;
         this.bootstrapServers = bootstrapServers;
         this.replicationFactor = replicationFactor;
+        this.clientConfig = Map.copyOf(clientConfig);
+        this.serviceEnvironment = Map.copyOf(serviceEnvironment);
     }
 
     public static EmbeddedKafka existing(String bootstrapServers) {
@@ -38,7 +44,13 @@ public final class EmbeddedKafka implements AutoCloseable {
 
     /** A cluster that runs elsewhere, whose topics get this many replicas. */
     public static EmbeddedKafka existing(String bootstrapServers, int replicationFactor) {
-        return new EmbeddedKafka(null, bootstrapServers, (short) replicationFactor);
+        return existing(bootstrapServers, replicationFactor, Map.of(), Map.of());
+    }
+
+    /** The same, reached with these client settings; the service is given serviceEnvironment for them. */
+    public static EmbeddedKafka existing(String bootstrapServers, int replicationFactor, Map<String, String> clientConfig,
+                                         Map<String, String> serviceEnvironment) {
+        return new EmbeddedKafka(null, bootstrapServers, (short) replicationFactor, clientConfig, serviceEnvironment);
     }
 
     /** Per group, the generation the coordinator last stabilized, read from its own log. */
@@ -62,7 +74,7 @@ public final class EmbeddedKafka implements AutoCloseable {
         cluster.format();
         cluster.startup();
         cluster.waitForReadyBrokers();
-        return new EmbeddedKafka(cluster, cluster.bootstrapServers(), (short) 1);
+        return new EmbeddedKafka(cluster, cluster.bootstrapServers(), (short) 1, Map.of(), Map.of());
     }
 
     /**
@@ -99,10 +111,21 @@ public final class EmbeddedKafka implements AutoCloseable {
         return bootstrapServers;
     }
 
-    public Admin admin() {
+    /** Bootstrap servers and security settings, for a test's own producer or admin client. */
+    public Properties clientProperties() {
         Properties p = new Properties();
+        p.putAll(clientConfig);
         p.put(AdminClientConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrapServers());
-        return Admin.create(p);
+        return p;
+    }
+
+    /** The service's KAFKA_SECURITY_PROTOCOL, KAFKA_SASL_*, KAFKA_SSL_* settings for this broker. */
+    public Map<String, String> serviceEnvironment() {
+        return serviceEnvironment;
+    }
+
+    public Admin admin() {
+        return Admin.create(clientProperties());
     }
 
     /**

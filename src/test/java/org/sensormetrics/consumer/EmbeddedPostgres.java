@@ -32,6 +32,9 @@ public final class EmbeddedPostgres implements AutoCloseable {
     private final String user;
     private final String password;
     private final String runAs;
+    /** pgjdbc parameters of every connection, and the service's DB_SSL_* settings for the same. */
+    private String urlParameters = "";
+    private java.util.Map<String, String> serviceEnvironment = java.util.Map.of();
     /** A cgroup v1 memory group the server is started in (its page cache counts too), or null. */
     private Path memoryGroup;
 
@@ -72,6 +75,11 @@ public final class EmbeddedPostgres implements AutoCloseable {
             dataDir = shared.resolve(dataDir.toString().replace('/', '_'));
         }
         EmbeddedPostgres pg = new EmbeddedPostgres(findBinaries(), dataDir, "127.0.0.1", freePort(), USER, "", runAs);
+        if (Files.exists(dataDir.resolve("pg_hba.conf")) && Files.readString(dataDir.resolve("pg_hba.conf")).startsWith("hostssl")) {
+            // a secured test's cluster from an earlier run, which a plain start could not reach
+            pg.close();
+            pg.run(List.of("rm", "-rf", dataDir.toString()), false);
+        }
         pg.initIfNeeded();
         pg.close(); // a server left running by a killed JVM would hold the data directory
         if (memoryLimitBytes > 0) {
@@ -79,6 +87,55 @@ public final class EmbeddedPostgres implements AutoCloseable {
         }
         pg.startServer(settings);
         return pg;
+    }
+
+    /**
+     * A server that takes only TLS connections with a password: {@code ssl = on} with certs's server certificate,
+     * a pg_hba.conf of one line, {@code hostssl all all 127.0.0.1/32 scram-sha-256}, and the superuser's password.
+     * Its clients, the service included, connect with sslmode=verify-full against certs's CA.
+     */
+    public static EmbeddedPostgres startSecured(Path dataDir, TestCertificates certs, String password)
+            throws IOException, InterruptedException, SQLException {
+        // a fresh cluster: initdb's trust lets the password be set before pg_hba.conf shuts that door
+        EmbeddedPostgres plain = start(dataDir);
+        try (Connection c = plain.connect("postgres"); var st = c.createStatement()) {
+            st.execute("ALTER USER " + USER + " PASSWORD '" + password.replace("'", "''") + "'");
+            st.execute("ALTER SYSTEM SET ssl = on");
+            st.execute("ALTER SYSTEM SET ssl_cert_file = 'server.crt'");
+            st.execute("ALTER SYSTEM SET ssl_key_file = 'server.key'");
+        }
+        plain.close();
+        EmbeddedPostgres pg = new EmbeddedPostgres(plain.bin, plain.dataDir, plain.host, plain.port, USER, password, plain.runAs);
+        pg.urlParameters = "?sslmode=verify-full&sslrootcert=" + certs.ca();
+        pg.serviceEnvironment = java.util.Map.of("DB_SSL_MODE", "verify-full", "DB_SSL_ROOT_CERT", certs.ca().toString());
+        Files.writeString(pg.dataDir.resolve("pg_hba.conf"), "hostssl all all 127.0.0.1/32 scram-sha-256\n");
+        pg.serveCertificate(certs, "server");
+        pg.startServer();
+        return pg;
+    }
+
+    /**
+     * Puts certs's certificate and key of that name in place as the server's and reloads its configuration
+     * (PostgreSQL rereads them on SIGHUP): "elsewhere" makes it a server of another host name.
+     */
+    public void serveCertificate(TestCertificates certs, String name) throws IOException, InterruptedException {
+        Path cert = dataDir.resolve("server.crt");
+        Path key = dataDir.resolve("server.key");
+        Files.copy(certs.cert(name), cert, java.nio.file.StandardCopyOption.REPLACE_EXISTING);
+        Files.copy(certs.key(name), key, java.nio.file.StandardCopyOption.REPLACE_EXISTING);
+        Files.setPosixFilePermissions(key, java.nio.file.attribute.PosixFilePermissions.fromString("rw-------"));
+        if (runAs != null) {
+            run(List.of("chown", runAs, cert.toString(), key.toString(), dataDir.resolve("pg_hba.conf").toString()), false);
+        }
+        if (Files.exists(dataDir.resolve("postmaster.pid"))) {
+            run(List.of(bin.resolve("pg_ctl").toString(), "-D", dataDir.toString(), "reload"), true);
+            Thread.sleep(1000); // the postmaster rereads its files asynchronously
+        }
+    }
+
+    /** The DB_SSL_* settings the service needs for this server (none for a plain one). */
+    public java.util.Map<String, String> serviceEnvironment() {
+        return serviceEnvironment;
     }
 
     public String host() {
@@ -98,7 +155,7 @@ public final class EmbeddedPostgres implements AutoCloseable {
     }
 
     public String jdbcUrl(String database) {
-        return "jdbc:postgresql://" + host + ":" + port + "/" + database;
+        return "jdbc:postgresql://" + host + ":" + port + "/" + database + urlParameters;
     }
 
     public Connection connect(String database) throws SQLException {

@@ -46,14 +46,14 @@ public final class FaultSuite {
         final KafkaCluster cluster;
 
         Run(String name) throws Exception {
-            this(name, null);
+            this(name, null, null);
         }
 
-        Run(String name, KafkaCluster cluster) throws Exception {
+        /** On the cluster and PostgreSQL given (null: the JVM's embedded broker and server). */
+        Run(String name, KafkaCluster cluster, EmbeddedPostgres pg) throws Exception {
             this.name = name;
             this.cluster = cluster;
-            this.p = Pipeline.scenario(name.replace('-', '_'), 12,
-                    cluster == null ? null : EmbeddedKafka.existing(cluster.bootstrapServers(), KafkaCluster.NODES));
+            this.p = Pipeline.scenario(name.replace('-', '_'), 12, cluster == null ? null : cluster.broker(), pg);
             env.put("CONSUMER_RETRY_MAX_MS", "4000"); // outages here last seconds, not hours
             try (var old = java.nio.file.Files.newDirectoryStream(java.nio.file.Files.createDirectories(Path.of("target/faults")),
                     name + "-*.log")) {
@@ -349,12 +349,21 @@ public final class FaultSuite {
     }
 
     static Result run(Scenario s, long events) throws Exception {
-        long start = System.nanoTime();
         if (s.onCluster() && cluster == null) {
             System.out.println("  starting a Kafka cluster of " + KafkaCluster.NODES + " nodes");
             cluster = KafkaCluster.start(Path.of("target/kafka-cluster"));
         }
-        Run run = new Run(s.name(), s.onCluster() ? cluster : null);
+        return run(s, events, s.onCluster() ? cluster : null, null);
+    }
+
+    /** The named scenario on the Kafka cluster and PostgreSQL given (the secured tests' own). */
+    static Result run(String scenario, long events, KafkaCluster on, EmbeddedPostgres pg) throws Exception {
+        return run(SCENARIOS.stream().filter(s -> s.name().equals(scenario)).findFirst().orElseThrow(), events, on, pg);
+    }
+
+    private static Result run(Scenario s, long events, KafkaCluster on, EmbeddedPostgres pg) throws Exception {
+        long start = System.nanoTime();
+        Run run = new Run(s.name(), on, pg);
         try {
             run.env.putAll(s.env());
             for (int i = 0; i < s.consumers(); i++) {
@@ -365,7 +374,7 @@ public final class FaultSuite {
             // produced over several seconds, so the faults land mid-stream
             var load = run.p.load(1000, events).withRate(20_000).withShares(s.duplicates(), s.invalid());
             Instant since = Instant.now().truncatedTo(ChronoUnit.MICROS);
-            var producing = CompletableFuture.supplyAsync(() -> LoadGenerator.produce(load));
+            var producing = CompletableFuture.supplyAsync(() -> LoadGenerator.produce(load, run.p.kafkaClientProperties()));
             s.fault().inject(run);
             LoadGenerator.Summary sent = producing.get();
             return check(run, since, sent, start);

@@ -40,6 +40,8 @@ final class Pipeline implements AutoCloseable {
     private final int partitions;
     /** The scenario's Kafka: the JVM's embedded broker, or a cluster of its own (the fault suite's three nodes). */
     private final EmbeddedKafka broker;
+    /** The scenario's PostgreSQL: the JVM's embedded server, or one of its own (the secured tests'). */
+    private final EmbeddedPostgres pg;
     private final Map<String, String> overrides = new HashMap<>();
     private Main main;
     /** One admin client for the scenario's offset queries: polling with a new client each time cost the benchmark seconds of CPU. */
@@ -106,8 +108,13 @@ final class Pipeline implements AutoCloseable {
 
     /** The same on the given Kafka (null: the JVM's embedded broker). */
     static Pipeline scenario(String name, int partitions, EmbeddedKafka broker) throws Exception {
+        return scenario(name, partitions, broker, null);
+    }
+
+    /** The same on the given Kafka and PostgreSQL (null: the JVM's embedded ones). */
+    static Pipeline scenario(String name, int partitions, EmbeddedKafka broker, EmbeddedPostgres pg) throws Exception {
         String id = name + "_" + SCENARIOS.incrementAndGet() + "_" + System.nanoTime() % 100000;
-        return new Pipeline("sensor_metrics_" + id, "metrics_" + id, "group_" + id, partitions, broker)
+        return new Pipeline("sensor_metrics_" + id, "metrics_" + id, "group_" + id, partitions, broker, pg)
                 .set("consumer.retry-initial-ms", "200")
                 .set("consumer.retry-max-ms", "1000")
                 .set("consumer.progress-interval-ms", "2000");
@@ -115,19 +122,21 @@ final class Pipeline implements AutoCloseable {
 
     /** Creates the topic and the database unless they exist. */
     Pipeline(String topic, String database, String group, int partitions) throws Exception {
-        this(topic, database, group, partitions, null);
+        this(topic, database, group, partitions, null, null);
     }
 
-    private Pipeline(String topic, String database, String group, int partitions, EmbeddedKafka broker) throws Exception {
+    private Pipeline(String topic, String database, String group, int partitions, EmbeddedKafka broker, EmbeddedPostgres pg)
+            throws Exception {
         startServices(Path.of("target/test-postgres"), "fsync=off");
         this.topic = topic;
         this.database = database;
         this.group = group;
         this.partitions = partitions;
         this.broker = broker != null ? broker : kafka;
+        this.pg = pg != null ? pg : postgres;
         this.broker.createTopic(topic, partitions);
         try {
-            postgres.createDatabase(database);
+            this.pg.createDatabase(database);
         } catch (SQLException alreadyThere) {
             // kept from an earlier run
         }
@@ -176,12 +185,19 @@ final class Pipeline implements AutoCloseable {
         env.put("KAFKA_TOPIC", topic);
         env.put("KAFKA_GROUP_ID", group);
         env.put("KAFKA_FROM_BEGINNING", "true");
-        env.put("DB_HOST", postgres.host());
-        env.put("DB_PORT", String.valueOf(postgres.port()));
+        env.put("DB_HOST", pg.host());
+        env.put("DB_PORT", String.valueOf(pg.port()));
         env.put("DB_NAME", database);
-        env.put("DB_USER", postgres.user());
-        env.put("DB_PASSWORD", postgres.password());
+        env.put("DB_USER", pg.user());
+        env.put("DB_PASSWORD", pg.password());
+        env.putAll(broker.serviceEnvironment());
+        env.putAll(pg.serviceEnvironment());
         return env;
+    }
+
+    /** For a producer or admin client of the test's own: the broker's address and security settings. */
+    java.util.Properties kafkaClientProperties() {
+        return broker.clientProperties();
     }
 
     LoadGenerator.Options load(int sensors, long events) {
@@ -196,8 +212,7 @@ final class Pipeline implements AutoCloseable {
 
     /** The same, to one partition (null: the producer's choice by key). */
     void send(Integer partition, java.util.List<java.util.Map.Entry<String, byte[]>> records) throws Exception {
-        java.util.Properties props = new java.util.Properties();
-        props.put("bootstrap.servers", broker.bootstrapServers());
+        java.util.Properties props = kafkaClientProperties();
         props.put("max.request.size", 4 * 1024 * 1024);
         try (var producer = new org.apache.kafka.clients.producer.KafkaProducer<>(props,
                 new org.apache.kafka.common.serialization.StringSerializer(),
@@ -210,7 +225,7 @@ final class Pipeline implements AutoCloseable {
 
     /** Read-only database: new sessions refuse writes; existing ones are ended so the pool reconnects. */
     void refuseWrites(boolean refuse) throws SQLException {
-        try (var c = postgres.connect("postgres"); var st = c.createStatement()) {
+        try (var c = pg.connect("postgres"); var st = c.createStatement()) {
             st.execute("ALTER DATABASE \"" + database + "\" SET default_transaction_read_only = " + refuse);
             st.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '" + database + "'");
         }
@@ -271,7 +286,7 @@ final class Pipeline implements AutoCloseable {
     }
 
     Connection db() throws SQLException {
-        return postgres.connect(database);
+        return pg.connect(database);
     }
 
     long count(String sql) throws SQLException {
@@ -408,6 +423,6 @@ final class Pipeline implements AutoCloseable {
                 admin = null;
             }
         }
-        postgres.dropDatabase(database);
+        pg.dropDatabase(database);
     }
 }

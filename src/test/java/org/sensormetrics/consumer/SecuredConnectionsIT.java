@@ -1,0 +1,148 @@
+package org.sensormetrics.consumer;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.MethodOrderer;
+import org.junit.jupiter.api.Order;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.TestMethodOrder;
+
+/**
+ * The packaged service against a broker whose only client listener is SASL_SSL (SCRAM-SHA-512, users made when
+ * its storage was formatted), against one whose only listener is SSL with client certificates required, and
+ * against a PostgreSQL that takes nothing but TLS with a password ({@code hostssl ... scram-sha-256}), reached
+ * with {@code sslmode=verify-full}; certificates made by {@link TestCertificates}. Then the same service wrongly
+ * configured, four ways. Everything every service process printed and served is searched for the secrets it was
+ * given.
+ */
+@TestMethodOrder(MethodOrderer.OrderAnnotation.class)
+class SecuredConnectionsIT {
+
+    private static final String KAFKA_USER = "sensor-metrics";
+    // quotes and a backslash: the JAAS line the service builds must quote them
+    private static final String KAFKA_PASSWORD = "kafka-\"secret\\-" + System.nanoTime();
+    private static final String DB_PASSWORD = "db-secret-" + System.nanoTime();
+    private static final Path LOGS = Path.of("target/secured");
+
+    private static TestCertificates certs;
+    private static KafkaCluster broker;
+    private static EmbeddedPostgres postgres;
+    /** Every log written and every body served, with the secrets the process was given, for the last test. */
+    private static final List<Path> logs = new ArrayList<>();
+    private static final List<String> served = new ArrayList<>();
+    private static final List<String> secrets = new ArrayList<>(List.of(KAFKA_PASSWORD, DB_PASSWORD, TestCertificates.PKCS12_PASSWORD));
+
+    @BeforeAll
+    static void startSecuredServers() throws Exception {
+        Files.createDirectories(LOGS);
+        certs = TestCertificates.create(LOGS.resolve("certificates"));
+        broker = KafkaCluster.start(LOGS.resolve("kafka-sasl-ssl"), 1, KafkaCluster.Security.scram(certs, KAFKA_USER, KAFKA_PASSWORD));
+        postgres = EmbeddedPostgres.startSecured(Path.of("target/secured-postgres"), certs, DB_PASSWORD);
+    }
+
+    @AfterAll
+    static void stopServers() throws Exception {
+        try {
+            if (broker != null) {
+                broker.close();
+            }
+        } finally {
+            if (postgres != null) {
+                postgres.close();
+            }
+        }
+    }
+
+    @Test
+    void everyEventOnceOverSaslSslToKafkaAndVerifiedTlsToPostgres() throws Exception {
+        try (Pipeline p = Pipeline.scenario("sasl_ssl", 6, broker.broker(), postgres)) {
+            ServiceProcess service = start(p, "sasl-ssl", Map.of());
+            try {
+                LoadGenerator.Summary sent = LoadGenerator.produce(p.load(500, 20_000), p.kafkaClientProperties());
+                p.awaitCaughtUp(Duration.ofMinutes(3));
+                p.assertExactlyOnce(sent.valid());
+                assertServing(service);
+                assertTrue(p.count("SELECT count(*) FROM pg_stat_ssl s JOIN pg_stat_activity a USING (pid) "
+                        + "WHERE a.application_name = 'sensor-metrics-consumer' AND NOT s.ssl") == 0, "every connection of the service is TLS");
+            } finally {
+                service.stop();
+            }
+        }
+    }
+
+    @Test
+    void kill9ScenarioOfTheFaultSuiteOnTheSecuredServers() throws Exception {
+        FaultSuite.Result r = FaultSuite.run("kill9", 100_000, broker, postgres);
+        System.out.println(r);
+        assertEquals(List.of(), r.violations());
+        assertEquals(0, r.lost());
+        assertEquals(0, r.duplicated());
+        logs.addAll(List.of(Path.of("target/faults/kill9-0.log"), Path.of("target/faults/kill9-1.log")));
+    }
+
+    @Test
+    void everyEventOnceOverMutualTls() throws Exception {
+        try (KafkaCluster mtls = KafkaCluster.start(LOGS.resolve("kafka-mtls"), 1, KafkaCluster.Security.mutualTls(certs));
+             Pipeline p = Pipeline.scenario("mtls", 6, mtls.broker(), postgres)) {
+            ServiceProcess service = start(p, "mtls", Map.of());
+            try {
+                LoadGenerator.Summary sent = LoadGenerator.produce(p.load(500, 10_000), p.kafkaClientProperties());
+                p.awaitCaughtUp(Duration.ofMinutes(3));
+                p.assertExactlyOnce(sent.valid());
+                assertServing(service);
+            } finally {
+                service.stop();
+            }
+        }
+    }
+
+    /** Lag metric, readiness UP, the read API answering; what they served is kept for the secrets check. */
+    private static void assertServing(ServiceProcess service) throws Exception {
+        int port = service.httpPort();
+        Pipeline.await("readiness UP", Duration.ofSeconds(30), () -> Pipeline.safe(() -> Pipeline.get(port, "/observe/health/ready").getKey() == 200));
+        for (String path : List.of("/observe/health", "/observe/health/ready", "/observe/health/live", "/observe/metrics",
+                "/api/metrics?limit=5", "/api/metrics/summary", "/api/rejected?limit=5")) {
+            var answer = Pipeline.get(port, path);
+            assertEquals(200, answer.getKey(), path + ": " + answer.getValue());
+            served.add(path + " " + answer.getValue());
+        }
+        String metrics = Pipeline.get(port, "/observe/metrics").getValue();
+        assertTrue(metrics.contains("sensor_metrics_consumer_lag_records{"), "lag metric served");
+    }
+
+    private static ServiceProcess start(Pipeline p, String name, Map<String, String> env) throws Exception {
+        Path log = LOGS.resolve(name + "-" + logs.size() + ".log");
+        Files.deleteIfExists(log);
+        logs.add(log);
+        return ServiceProcess.start(p, log, "256m", new HashMap<>(env));
+    }
+
+    @Test
+    @Order(Integer.MAX_VALUE)
+    void noSecretInAnyLogOrAnswer() throws Exception {
+        List<String> found = new ArrayList<>();
+        for (Path log : logs) {
+            if (Files.exists(log)) {
+                String text = Files.readString(log);
+                secrets.stream().filter(text::contains).forEach(secret -> found.add(log + " holds a secret"));
+            }
+        }
+        for (String body : served) {
+            secrets.stream().filter(body::contains).forEach(secret -> found.add(body.substring(0, body.indexOf(' ')) + " served a secret"));
+        }
+        assertFalse(logs.isEmpty());
+        assertEquals(List.of(), found);
+    }
+}
