@@ -4,9 +4,24 @@
 # reads (mvn -B deploy), and the secret with the database password:
 #   kubectl create secret generic sensor-metrics-db \
 #     --from-literal=quarkus.datasource.password='...'
+# For a secured Kafka or PostgreSQL (docs/security.md), when they exist, two more secrets:
+#   kubectl create secret generic sensor-metrics-kafka --from-literal=KAFKA_SASL_PASSWORD='...'
+#   kubectl create secret generic sensor-metrics-tls --from-file=kafka-ca.pem --from-file=db-ca.pem
+# and the plain settings as environment variables, for example:
+#   deploy/camel-k/kamel-run.sh -e KAFKA_SECURITY_PROTOCOL=SASL_SSL -e KAFKA_SASL_MECHANISM=SCRAM-SHA-512 \
+#     -e KAFKA_SASL_USERNAME=sensor-metrics -e KAFKA_SSL_TRUSTSTORE_LOCATION=/etc/sensor-metrics/tls/kafka-ca.pem \
+#     -e DB_SSL_MODE=verify-full -e DB_SSL_ROOT_CERT=/etc/sensor-metrics/tls/db-ca.pem
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 version=$(mvn -q help:evaluate -Dexpression=project.version -DforceStdout 2>/dev/null || echo 1.0.0-SNAPSHOT)
+
+secrets=()
+if kubectl get secret sensor-metrics-kafka >/dev/null 2>&1; then
+  secrets+=(--config secret:sensor-metrics-kafka)
+fi
+if kubectl get secret sensor-metrics-tls >/dev/null 2>&1; then
+  secrets+=(--resource secret:sensor-metrics-tls@/etc/sensor-metrics/tls)
+fi
 
 kamel run \
   --name sensor-metrics-consumer \
@@ -17,9 +32,11 @@ kamel run \
   routes/watch-consumer-group.camel.yaml \
   routes/read-api.camel.yaml \
   routes/beans.camel.yaml \
+  routes/kafka-security.camel.yaml \
   --property file:application.properties \
   --property file:deploy/camel-k/camel-k.properties \
   --config secret:sensor-metrics-db \
+  "${secrets[@]}" \
   --dependency camel:kafka \
   --dependency camel:sql \
   --dependency camel:jackson \

@@ -204,7 +204,17 @@ public class IngestProgress extends AbstractHealthCheck {
         while (t.getCause() != null && t.getCause() != t) {
             t = t.getCause();
         }
-        return t.getClass().getSimpleName() + ": " + t.getMessage();
+        return hint(String.valueOf(t.getMessage())) + t.getClass().getSimpleName() + ": " + t.getMessage();
+    }
+
+    /** What a TLS failure's innermost message means, which it does not say in so many words. */
+    private static String hint(String message) {
+        if (message.contains("certification path")) {
+            return "certificate not trusted: ";
+        }
+        boolean hostName = message.contains("subject alternative name") || message.contains("No name matching")
+                || message.contains("hostname") && message.contains("could not be verified");
+        return hostName ? "host name mismatch: " : "";
     }
 
     public long getStored() {

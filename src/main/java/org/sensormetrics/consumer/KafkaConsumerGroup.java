@@ -99,10 +99,13 @@ public class KafkaConsumerGroup extends AbstractHealthCheck {
      * offset in the group yet.
      */
     public void prepare() throws InterruptedException, ExecutionException {
+        Admin admin = admin();
+        // a refused login or an untrusted certificate fails here, and is retried with one line each time,
+        // instead of as an error in every poll of the consumers
+        admin.describeCluster().clusterId().get();
         if (fromBeginning) {
             return;
         }
-        Admin admin = admin();
         Map<TopicPartition, Long> ends;
         try {
             ends = endOffsets(admin);
@@ -188,7 +191,8 @@ public class KafkaConsumerGroup extends AbstractHealthCheck {
         } catch (Exception e) {
             Throwable cause = e.getCause() != null ? e.getCause() : e;
             String message = cause instanceof UnknownTopicOrPartitionException ? "topic " + topic + " does not exist yet"
-                    : "Kafka unreachable at " + brokers + ": " + cause.getClass().getSimpleName() + ": " + cause.getMessage();
+                    : "Kafka unreachable at " + brokers + ": " + cause.getClass().getSimpleName() + ": " + cause.getMessage()
+                    + (cause.getCause() != null ? " (" + IngestProgress.rootMessage(cause) + ")" : "");
             if (!message.equals(problem)) {
                 LOG.warn("{}", message);
             }

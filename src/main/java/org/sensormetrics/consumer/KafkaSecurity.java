@@ -105,6 +105,9 @@ public final class KafkaSecurity implements ComponentCustomizer {
         if (!PROTOCOLS.contains(securityProtocol)) {
             throw new IllegalArgumentException("KAFKA_SECURITY_PROTOCOL=" + securityProtocol + ": must be one of " + PROTOCOLS);
         }
+        if (securityProtocol.equals("PLAINTEXT")) {
+            return; // Kafka's default; the component keeps whatever camel.component.kafka.* gave it
+        }
         config.setSecurityProtocol(securityProtocol);
         if (securityProtocol.startsWith("SASL_")) {
             String mechanism = saslMechanism.isEmpty() ? "PLAIN" : saslMechanism;

@@ -17,13 +17,19 @@ import org.junit.jupiter.api.Test;
 /**
  * The routes as integration engineers run them: the README's `camel run` command, word for word, with the Camel
  * CLI (camel-jbang-core from Maven Central, no JBang installer): the route files, the helper sources and the
- * properties, nothing compiled by Maven. Counts rows afterwards.
+ * properties, nothing compiled by Maven. Against a SASL_SSL-only broker and a TLS-only PostgreSQL, configured
+ * through the environment as for the jar (SecuredConnectionsIT). Counts rows afterwards.
  */
 class CamelRunIT {
 
     @Test
     void camelRunStoresEveryEventExactlyOnce() throws Exception {
-        try (Pipeline p = Pipeline.scenario("camelrun", 6)) {
+        Path dir = Path.of("target/camel-run-secured");
+        TestCertificates certs = TestCertificates.create(dir.resolve("certificates"));
+        try (KafkaCluster broker = KafkaCluster.start(dir.resolve("kafka"), 1,
+                     KafkaCluster.Security.scram(certs, "camel-run", "camel-run-secret-" + System.nanoTime()));
+             EmbeddedPostgres postgres = EmbeddedPostgres.startSecured(Path.of("target/camel-run-postgres"), certs, "db-" + System.nanoTime());
+             Pipeline p = Pipeline.scenario("camelrun", 6, broker.broker(), postgres)) {
             // exactly the README's command, `camel` being the Camel CLI from Maven Central
             String readme = Files.readString(Path.of("README.md"));
             Matcher m = Pattern.compile("(?m)^.*?(camel run routes/.*)$").matcher(readme);
@@ -37,7 +43,7 @@ class CamelRunIT {
             int port = Integer.parseInt(pb.environment().get("PORT"));
             Process camel = pb.start();
             try {
-                LoadGenerator.Summary sent = LoadGenerator.produce(p.load(500, 10_000));
+                LoadGenerator.Summary sent = LoadGenerator.produce(p.load(500, 10_000), p.kafkaClientProperties());
                 p.awaitCaughtUp(Duration.ofMinutes(5));
                 p.assertExactlyOnce(sent.valid());
                 // the same HTTP side on PORT: read API, readiness, the service's own metrics

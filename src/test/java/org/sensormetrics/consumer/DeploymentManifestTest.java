@@ -1,11 +1,13 @@
 package org.sensormetrics.consumer;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.List;
 import java.util.Properties;
 import java.util.Set;
 import java.util.TreeSet;
@@ -62,6 +64,49 @@ class DeploymentManifestTest {
         Set<String> missing = new TreeSet<>(read);
         missing.removeIf(props::containsKey);
         assertEquals(Set.of(), missing, "read by routes but set nowhere");
+    }
+
+    /**
+     * On Camel K the secrets come from Kubernetes secrets, never from a file in the repository: each secret setting
+     * the routes read is set in camel-k.properties from a ${NAME} Quarkus finds in the mounted secret, blank by
+     * default, and the database URL carries the same TLS settings as application.properties'.
+     */
+    @Test
+    void camelKTakesSecretsFromKubernetesSecretsAndTlsFromTheSameSettings() throws IOException {
+        String script = Files.readString(Path.of("deploy/camel-k/kamel-run.sh"));
+        for (String secret : List.of("--config secret:sensor-metrics-db", "--config secret:sensor-metrics-kafka",
+                "--resource secret:sensor-metrics-tls@")) {
+            assertTrue(script.contains(secret), secret);
+        }
+        Properties app = new Properties();
+        try (var in = Files.newBufferedReader(Path.of("application.properties"))) {
+            app.load(in);
+        }
+        Properties camelK = new Properties();
+        try (var in = Files.newBufferedReader(Path.of("deploy/camel-k/camel-k.properties"))) {
+            camelK.load(in);
+        }
+        List<String> secretKeys = app.stringPropertyNames().stream()
+                .filter(k -> k.startsWith("kafka.") && (k.endsWith("password") || k.endsWith("jaas-config"))).sorted().toList();
+        assertEquals(5, secretKeys.size(), secretKeys.toString());
+        for (String key : secretKeys) {
+            String env = envName(app, key);
+            assertEquals("${" + env + ":}", camelK.getProperty(key), key);
+            assertEquals("{{env:" + env + ":}}", app.getProperty(key), key + " has no default");
+        }
+        assertEquals("{{env:DB_PASSWORD:}}", app.getProperty("db.password"));
+        assertFalse(camelK.containsKey("quarkus.datasource.password"), "from the secret sensor-metrics-db only");
+        String url = camelK.getProperty("quarkus.datasource.jdbc.url");
+        for (String parameter : List.of("sslmode=${DB_SSL_MODE:", "sslrootcert=${DB_SSL_ROOT_CERT:", "sslcert=${DB_SSL_CERT:", "sslkey=${DB_SSL_KEY:")) {
+            assertTrue(url.contains(parameter), parameter);
+        }
+    }
+
+    /** NAME of a {{env:NAME:default}} setting. */
+    private static String envName(Properties props, String key) {
+        Matcher m = Pattern.compile("\\{\\{env:(\\w+):.*}}").matcher(props.getProperty(key));
+        assertTrue(m.matches(), key);
+        return m.group(1);
     }
 
     /** The KEDA autoscaler must scale the integration kamel-run.sh creates, on the lag of the group and topic it reads. */

@@ -37,6 +37,35 @@ class OperateServiceTest {
     private static final ObjectMapper JSON = new ObjectMapper();
 
     @Test
+    void readApiAsksForCredentialsWhenGivenUsersWhileProbesAndMetricsStayOpen() throws Exception {
+        String password = "api-secret-" + System.nanoTime();
+        Path users = Files.createTempFile("api-users", ".properties");
+        Files.writeString(users, "user.dashboard = " + password + "\n");
+        try (Pipeline p = Pipeline.scenario("api_auth", 1).withEnv("API_AUTH_ENABLED", "true").withEnv("API_BASIC_AUTH_FILE", users.toString())) {
+            p.startService();
+            Pipeline.await("readiness UP without credentials", Duration.ofSeconds(60),
+                    () -> Pipeline.safe(() -> p.get("/observe/health/ready").getKey() == 200));
+            assertEquals(200, p.get("/observe/metrics").getKey());
+            assertEquals(200, p.get("/observe/health/live").getKey());
+            String api = "/api/metrics?limit=1";
+            var refused = Pipeline.get(p.httpPort, api, null);
+            System.out.println("without credentials: " + refused.getKey());
+            assertEquals(401, refused.getKey());
+            assertEquals(401, Pipeline.get(p.httpPort, api, basic("dashboard", "not-" + password)).getKey());
+            assertEquals(401, Pipeline.get(p.httpPort, "/api/metrics/summary", null).getKey());
+            var allowed = Pipeline.get(p.httpPort, api, basic("dashboard", password));
+            System.out.println("with credentials: " + allowed.getKey() + " " + allowed.getValue());
+            assertEquals(200, allowed.getKey());
+        } finally {
+            Files.delete(users);
+        }
+    }
+
+    private static String basic(String user, String password) {
+        return "Basic " + java.util.Base64.getEncoder().encodeToString(utf8(user + ":" + password));
+    }
+
+    @Test
     void servesHealthMetricsAndTheReadApiAfterTraffic() throws Exception {
         try (Pipeline p = Pipeline.scenario("operate", 3)) {
             p.startService();

@@ -43,6 +43,7 @@ final class Pipeline implements AutoCloseable {
     /** The scenario's PostgreSQL: the JVM's embedded server, or one of its own (the secured tests'). */
     private final EmbeddedPostgres pg;
     private final Map<String, String> overrides = new HashMap<>();
+    private final Map<String, String> environment = new HashMap<>();
     private Main main;
     /** One admin client for the scenario's offset queries: polling with a new client each time cost the benchmark seconds of CPU. */
     private Admin admin;
@@ -157,6 +158,12 @@ final class Pipeline implements AutoCloseable {
         return this;
     }
 
+    /** An environment variable the service started here reads, beside the scenario's own. */
+    Pipeline withEnv(String name, String value) {
+        environment.put(name, value);
+        return this;
+    }
+
     static EmbeddedPostgres postgres() {
         return postgres;
     }
@@ -192,6 +199,7 @@ final class Pipeline implements AutoCloseable {
         env.put("DB_PASSWORD", pg.password());
         env.putAll(broker.serviceEnvironment());
         env.putAll(pg.serviceEnvironment());
+        env.putAll(environment);
         return env;
     }
 
@@ -263,8 +271,17 @@ final class Pipeline implements AutoCloseable {
     }
 
     static Map.Entry<Integer, String> get(int port, String pathAndQuery) throws IOException, InterruptedException {
-        var request = java.net.http.HttpRequest.newBuilder(java.net.URI.create("http://127.0.0.1:" + port + pathAndQuery))
-                .timeout(Duration.ofSeconds(10)).GET().build();
+        return get(port, pathAndQuery, null);
+    }
+
+    /** The same with this Authorization header (null: none). */
+    static Map.Entry<Integer, String> get(int port, String pathAndQuery, String authorization) throws IOException, InterruptedException {
+        var builder = java.net.http.HttpRequest.newBuilder(java.net.URI.create("http://127.0.0.1:" + port + pathAndQuery))
+                .timeout(Duration.ofSeconds(10)).GET();
+        if (authorization != null) {
+            builder.header("Authorization", authorization);
+        }
+        var request = builder.build();
         var response = HTTP.send(request, java.net.http.HttpResponse.BodyHandlers.ofString());
         return Map.entry(response.statusCode(), response.body());
     }
@@ -331,7 +348,7 @@ final class Pipeline implements AutoCloseable {
         return offsets(OffsetSpec.latest()).values().stream().mapToLong(Long::longValue).sum();
     }
 
-    private Map<TopicPartition, Long> offsets(OffsetSpec spec) throws Exception {
+    Map<TopicPartition, Long> offsets(OffsetSpec spec) throws Exception {
         Map<TopicPartition, OffsetSpec> specs = new HashMap<>();
         for (int p = 0; p < partitions; p++) {
             specs.put(new TopicPartition(topic, p), spec);

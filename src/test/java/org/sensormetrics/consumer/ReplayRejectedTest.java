@@ -45,7 +45,7 @@ class ReplayRejectedTest {
             }
             Path dir = Files.createDirectories(Path.of("target", p.topic + "-replay"));
             Main replay = new Main();
-            replay.configure().withRoutesIncludePattern("file:tools/replay-rejected.camel.yaml");
+            replay.configure().withRoutesIncludePattern("file:tools/replay-rejected.camel.yaml,file:routes/kafka-security.camel.yaml");
             replay.setPropertyPlaceholderLocations("file:tools/replay.properties");
             replay.addOverrideProperty("kafka.brokers", Pipeline.kafka().bootstrapServers());
             replay.addOverrideProperty("kafka.topic", p.topic);

@@ -108,6 +108,121 @@ class SecuredConnectionsIT {
         }
     }
 
+    /** The replay tool as documented (its route, the security beans, its properties), settings as the service's. */
+    @Test
+    void replayToolSendsOverSaslSsl() throws Exception {
+        try (Pipeline p = Pipeline.scenario("replay_sasl_ssl", 1, broker.broker(), postgres)) {
+            Path dir = Files.createDirectories(LOGS.resolve(p.topic + "-replay"));
+            org.apache.camel.main.Main replay = new org.apache.camel.main.Main();
+            replay.configure().withRoutesIncludePattern("file:tools/replay-rejected.camel.yaml,file:routes/kafka-security.camel.yaml");
+            replay.setPropertyPlaceholderLocations("file:tools/replay.properties");
+            replay.addOverrideProperty("kafka.brokers", broker.bootstrapServers());
+            replay.addOverrideProperty("kafka.topic", p.topic);
+            replay.addOverrideProperty("replay.directory", dir.toString());
+            // KAFKA_SASL_PASSWORD is kafka.sasl-password, and so on (tools/replay.properties)
+            broker.broker().serviceEnvironment().forEach((name, value) ->
+                    replay.addOverrideProperty("kafka." + name.substring("KAFKA_".length()).toLowerCase().replace('_', '-'), value));
+            replay.start();
+            try {
+                Files.write(dir.resolve("fixed.jsonl"), List.of(
+                        LoadGenerator.reading("s-1", "replayed-1", java.time.Instant.now(), 1),
+                        LoadGenerator.reading("s-1", "replayed-2", java.time.Instant.now(), 2)));
+                Pipeline.await("file replayed", Duration.ofMinutes(1), () -> Files.exists(dir.resolve("done").resolve("fixed.jsonl")));
+                assertEquals(2L, p.offsets(org.apache.kafka.clients.admin.OffsetSpec.latest()).values().stream().mapToLong(Long::longValue).sum());
+            } finally {
+                replay.stop();
+                replay.shutdown();
+            }
+        }
+    }
+
+    @Test
+    void wrongKafkaPassword() throws Exception {
+        refusedThenResumed("wrong-kafka-password", Map.of("KAFKA_SASL_PASSWORD", "not-" + KAFKA_PASSWORD), "kafka-consumer-group",
+                "Authentication failed", null);
+    }
+
+    @Test
+    void untrustedBrokerCertificate() throws Exception {
+        refusedThenResumed("untrusted-broker", Map.of("KAFKA_SSL_TRUSTSTORE_LOCATION", certs.otherCa().toString()), "kafka-consumer-group",
+                "certificate not trusted", null);
+    }
+
+    @Test
+    void wrongDatabasePassword() throws Exception {
+        refusedThenResumed("wrong-db-password", Map.of("DB_PASSWORD", "not-" + DB_PASSWORD), "database", "password authentication failed", null);
+    }
+
+    @Test
+    void databaseCertificateForAnotherHost() throws Exception {
+        refusedThenResumed("db-other-host", Map.of(), "database", "host name mismatch", "elsewhere");
+    }
+
+    /**
+     * With the wrong setting the service stores nothing, readiness names the cause, and so does one log line per
+     * retry, without a stack trace; started again with the right one, it stores every event once. certificate: what
+     * PostgreSQL serves meanwhile (null: its own).
+     */
+    private void refusedThenResumed(String name, Map<String, String> wrong, String check, String cause, String certificate) throws Exception {
+        secrets.addAll(wrong.values().stream().filter(v -> v.startsWith("not-")).toList());
+        try (Pipeline p = Pipeline.scenario(name.replace('-', '_'), 2, broker.broker(), postgres)) {
+            LoadGenerator.Summary sent = LoadGenerator.produce(p.load(50, 2_000), p.kafkaClientProperties());
+            if (certificate != null) {
+                postgres.serveCertificate(certs, certificate);
+            }
+            ServiceProcess refused = start(p, name, wrong);
+            Path log = logs.get(logs.size() - 1);
+            try {
+                String message = awaitDown(refused.httpPort(), check, cause);
+                System.out.println(name + ": readiness " + check + " DOWN: " + message);
+                Thread.sleep(15_000);
+                List<String> lines = Files.readAllLines(log);
+                List<String> naming = lines.stream().filter(l -> l.contains(cause)).toList();
+                System.out.println(name + ": " + naming.size() + " log lines name the cause, e.g. " + (naming.isEmpty() ? "none" : naming.get(0)));
+                lines.stream().filter(l -> l.contains("WARN") || l.contains("ERROR")).map(l -> l.length() > 300 ? l.substring(0, 300) : l)
+                        .distinct().limit(20).forEach(l -> System.out.println("   " + l));
+                long stackLines = lines.stream().filter(l -> l.startsWith("\tat ")).count();
+                System.out.println(name + ": stack trace lines " + stackLines);
+                assertFalse(naming.isEmpty(), "a log line names the cause");
+                // once per retry, whose back-off doubles from 1 s: a handful in these seconds, not one per poll
+                assertTrue(naming.size() <= 20, naming.size() + " lines");
+                assertEquals(0, stackLines, "no stack trace");
+            } finally {
+                boolean stopped = refused.stop();
+                if (certificate != null) {
+                    postgres.serveCertificate(certs, "server"); // which the test's own connections verify too
+                }
+                assertTrue(stopped, "stops on SIGTERM while it retries");
+            }
+            boolean schemaMade = p.count("SELECT count(*) FROM pg_class WHERE relname = 'metrics'") > 0;
+            assertEquals(0, schemaMade ? p.count("SELECT count(*) FROM metrics") : 0, "nothing stored");
+            ServiceProcess fixed = start(p, name + "-fixed", Map.of());
+            try {
+                p.awaitCaughtUp(Duration.ofMinutes(2));
+                p.assertExactlyOnce(sent.valid());
+            } finally {
+                fixed.stop();
+            }
+        }
+    }
+
+    /** The message of the named readiness check once it is DOWN for that cause. */
+    private static String awaitDown(int port, String check, String cause) throws Exception {
+        String[] message = {null};
+        Pipeline.await("readiness check " + check + " DOWN naming " + cause, Duration.ofSeconds(60), () -> Pipeline.safe(() -> {
+            var ready = Pipeline.get(port, "/observe/health/ready");
+            served.add("/observe/health/ready " + ready.getValue());
+            for (var c : new com.fasterxml.jackson.databind.ObjectMapper().readTree(ready.getValue()).get("checks")) {
+                if (ready.getKey() == 503 && check.equals(c.get("name").asText()) && "DOWN".equals(c.get("status").asText())) {
+                    message[0] = c.path("message").asText();
+                    return message[0].contains(cause);
+                }
+            }
+            return false;
+        }));
+        return message[0];
+    }
+
     /** Lag metric, readiness UP, the read API answering; what they served is kept for the secrets check. */
     private static void assertServing(ServiceProcess service) throws Exception {
         int port = service.httpPort();

@@ -35,12 +35,14 @@ final class ServiceProcess {
         process.waitFor(30, TimeUnit.SECONDS);
     }
 
-    /** SIGTERM and wait for Camel's graceful shutdown. */
-    void stop() throws InterruptedException {
+    /** SIGTERM and wait for Camel's graceful shutdown; false if it had to be killed after 60 s. */
+    boolean stop() throws InterruptedException {
         process.destroy();
         if (!process.waitFor(60, TimeUnit.SECONDS)) {
             kill9();
+            return false;
         }
+        return true;
     }
 
     /** SIGQUIT: the JVM writes every thread's stack to its output, the process's log, and goes on. */
