@@ -1,6 +1,7 @@
 package org.sensormetrics.consumer;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.io.File;
@@ -26,9 +27,10 @@ class CamelRunIT {
     void camelRunStoresEveryEventExactlyOnce() throws Exception {
         Path dir = Path.of("target/camel-run-secured");
         TestCertificates certs = TestCertificates.create(dir.resolve("certificates"));
-        try (KafkaCluster broker = KafkaCluster.start(dir.resolve("kafka"), 1,
-                     KafkaCluster.Security.scram(certs, "camel-run", "camel-run-secret-" + System.nanoTime()));
-             EmbeddedPostgres postgres = EmbeddedPostgres.startSecured(Path.of("target/camel-run-postgres"), certs, "db-" + System.nanoTime());
+        String kafkaPassword = "camel-run-secret-" + System.nanoTime();
+        String dbPassword = "camel-run-db-secret-" + System.nanoTime();
+        try (KafkaCluster broker = KafkaCluster.start(dir.resolve("kafka"), 1, KafkaCluster.Security.scram(certs, "camel-run", kafkaPassword));
+             EmbeddedPostgres postgres = EmbeddedPostgres.startSecured(Path.of("target/camel-run-postgres"), certs, dbPassword);
              Pipeline p = Pipeline.scenario("camelrun", 6, broker.broker(), postgres)) {
             // exactly the README's command, `camel` being the Camel CLI from Maven Central
             String readme = Files.readString(Path.of("README.md"));
@@ -56,6 +58,8 @@ class CamelRunIT {
                 camel.destroy();
                 assertTrue(camel.waitFor(60, TimeUnit.SECONDS), "camel run stops on SIGTERM");
             }
+            String log = Files.readString(Path.of("target/camel-run-it.log"));
+            assertFalse(log.contains(kafkaPassword) || log.contains(dbPassword), "a password in camel run's log");
         }
     }
 

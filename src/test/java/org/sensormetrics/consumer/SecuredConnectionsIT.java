@@ -68,17 +68,7 @@ class SecuredConnectionsIT {
     @Test
     void everyEventOnceOverSaslSslToKafkaAndVerifiedTlsToPostgres() throws Exception {
         try (Pipeline p = Pipeline.scenario("sasl_ssl", 6, broker.broker(), postgres)) {
-            ServiceProcess service = start(p, "sasl-ssl", Map.of());
-            try {
-                LoadGenerator.Summary sent = LoadGenerator.produce(p.load(500, 20_000), p.kafkaClientProperties());
-                p.awaitCaughtUp(Duration.ofMinutes(3));
-                p.assertExactlyOnce(sent.valid());
-                assertServing(service);
-                assertTrue(p.count("SELECT count(*) FROM pg_stat_ssl s JOIN pg_stat_activity a USING (pid) "
-                        + "WHERE a.application_name = 'sensor-metrics-consumer' AND NOT s.ssl") == 0, "every connection of the service is TLS");
-            } finally {
-                service.stop();
-            }
+            storesEveryEventOnce(p, "sasl-ssl", 20_000);
         }
     }
 
@@ -89,22 +79,31 @@ class SecuredConnectionsIT {
         assertEquals(List.of(), r.violations());
         assertEquals(0, r.lost());
         assertEquals(0, r.duplicated());
-        logs.addAll(List.of(Path.of("target/faults/kill9-0.log"), Path.of("target/faults/kill9-1.log")));
+        try (var scenarioLogs = Files.newDirectoryStream(Path.of("target/faults"), "kill9-*.log")) {
+            scenarioLogs.forEach(logs::add);
+        }
     }
 
     @Test
     void everyEventOnceOverMutualTls() throws Exception {
         try (KafkaCluster mtls = KafkaCluster.start(LOGS.resolve("kafka-mtls"), 1, KafkaCluster.Security.mutualTls(certs));
              Pipeline p = Pipeline.scenario("mtls", 6, mtls.broker(), postgres)) {
-            ServiceProcess service = start(p, "mtls", Map.of());
-            try {
-                LoadGenerator.Summary sent = LoadGenerator.produce(p.load(500, 10_000), p.kafkaClientProperties());
-                p.awaitCaughtUp(Duration.ofMinutes(3));
-                p.assertExactlyOnce(sent.valid());
-                assertServing(service);
-            } finally {
-                service.stop();
-            }
+            storesEveryEventOnce(p, "mtls", 10_000);
+        }
+    }
+
+    /** A service on the scenario's servers stores every event once, over TLS only, and serves what it should. */
+    private static void storesEveryEventOnce(Pipeline p, String name, long events) throws Exception {
+        ServiceProcess service = start(p, name, Map.of());
+        try {
+            LoadGenerator.Summary sent = LoadGenerator.produce(p.load(500, events), p.kafkaClientProperties());
+            p.awaitCaughtUp(Duration.ofMinutes(3));
+            p.assertExactlyOnce(sent.valid());
+            assertServing(service);
+            assertEquals(0, p.count("SELECT count(*) FROM pg_stat_ssl s JOIN pg_stat_activity a USING (pid) "
+                    + "WHERE a.application_name = 'sensor-metrics-consumer' AND NOT s.ssl"), "every connection of the service is TLS");
+        } finally {
+            service.stop();
         }
     }
 
@@ -119,9 +118,15 @@ class SecuredConnectionsIT {
             replay.addOverrideProperty("kafka.brokers", broker.bootstrapServers());
             replay.addOverrideProperty("kafka.topic", p.topic);
             replay.addOverrideProperty("replay.directory", dir.toString());
-            // KAFKA_SASL_PASSWORD is kafka.sasl-password, and so on (tools/replay.properties)
-            broker.broker().serviceEnvironment().forEach((name, value) ->
-                    replay.addOverrideProperty("kafka." + name.substring("KAFKA_".length()).toLowerCase().replace('_', '-'), value));
+            // the tool's own property for each of the service's variables: kafka.sasl.password = {{env:KAFKA_SASL_PASSWORD:}}
+            Map<String, String> keyOf = new HashMap<>();
+            for (String line : Files.readAllLines(Path.of("tools/replay.properties"))) {
+                var m = java.util.regex.Pattern.compile("^(\\S+) = \\{\\{env:(\\w+):").matcher(line);
+                if (m.find()) {
+                    keyOf.put(m.group(2), m.group(1));
+                }
+            }
+            broker.broker().serviceEnvironment().forEach((name, value) -> replay.addOverrideProperty(keyOf.get(name), value));
             replay.start();
             try {
                 Files.write(dir.resolve("fixed.jsonl"), List.of(
