@@ -58,6 +58,42 @@ CREATE TABLE IF NOT EXISTS rejected_events (
 );
 CREATE INDEX IF NOT EXISTS idx_rejected_events_rejected_at ON rejected_events (rejected_at);
 
+-- Rollups of the readings per sensor per minute and per hour (routes/refresh-rollups.camel.yaml), partitioned by
+-- bucket like metrics and kept by their own retention (ROLLUP_RETENTION_DAYS): a bucket outlives its raw rows.
+-- first and last are the readings with the earliest and latest timestamp, the lower metrics.id on a tie (the
+-- earlier in its sensor's Kafka order) for first, the higher for last.
+-- A DO block: the first start after an upgrade also marks every minute already stored, so the refresh rolls up
+-- the rows that predate the rollups, a bounded number of minutes per run.
+DO $$
+BEGIN
+  IF to_regclass('metrics_rollup_minute') IS NULL THEN
+    CREATE TABLE metrics_rollup_minute (
+      sensor_id   VARCHAR(255)     NOT NULL,
+      bucket      TIMESTAMPTZ      NOT NULL,
+      readings    BIGINT           NOT NULL,
+      value_sum   DOUBLE PRECISION NOT NULL,
+      value_min   DOUBLE PRECISION NOT NULL,
+      value_max   DOUBLE PRECISION NOT NULL,
+      first_time  TIMESTAMPTZ      NOT NULL,
+      first_value DOUBLE PRECISION NOT NULL,
+      last_time   TIMESTAMPTZ      NOT NULL,
+      last_value  DOUBLE PRECISION NOT NULL,
+      PRIMARY KEY (sensor_id, bucket)
+    ) PARTITION BY RANGE (bucket);
+    CREATE TABLE metrics_rollup_hour (LIKE metrics_rollup_minute INCLUDING ALL) PARTITION BY RANGE (bucket);
+    -- minutes whose readings changed since the last refresh: one row per minute per batch, no key (a key would
+    -- make concurrent batches of one minute wait for each other)
+    CREATE TABLE metrics_rollup_stale (minute TIMESTAMPTZ NOT NULL);
+    CREATE INDEX idx_metrics_rollup_stale_minute ON metrics_rollup_stale (minute);
+    -- each sensor's hours whose minutes the refresh has just rewritten, within its own transaction
+    CREATE TABLE metrics_rollup_stale_hour (sensor_id VARCHAR(255) NOT NULL, hour TIMESTAMPTZ NOT NULL);
+    IF to_regclass('metrics') IS NOT NULL THEN
+      INSERT INTO metrics_rollup_stale (minute) SELECT DISTINCT date_trunc('minute', timestamp, 'UTC') FROM metrics;
+    END IF;
+  END IF;
+END
+$$;
+
 -- The range a partition of metrics or processed_events holds, read from the catalog, so that partitions made
 -- by hand or with another interval count as well as the ones made here.
 CREATE OR REPLACE FUNCTION sensor_metrics_partition_range(part regclass, OUT range_start timestamptz, OUT range_end timestamptz)
@@ -86,13 +122,13 @@ RETURNS text LANGUAGE sql IMMUTABLE AS $$
                  THEN to_char(lo AT TIME ZONE 'UTC', '"T"HH24MI') ELSE '' END
 $$;
 
--- Makes sure a partition of metrics and of processed_events takes every given hour (hours since 1970, one per
--- hour that has readings): the partitions of the interval that holds it, made where missing and narrowed to
--- the gap between existing ones. Returns how many partitions of metrics it made. Called for every batch before
+-- Makes sure a partition of each of the parents takes every given hour (hours since 1970, one per hour that has
+-- readings): the partitions of the interval that holds it, made where missing and narrowed to the gap between
+-- existing ones (those of the first parent, which the others follow). Returns how many it made of the first. Called for every batch before
 -- its transaction (nothing to do in the common case: one catalog look-up per distinct interval of the batch)
 -- and by the maintenance ahead of time. Created with LIKE and ATTACH, which take only a SHARE UPDATE EXCLUSIVE
 -- lock on the parent: running inserts and queries neither wait for it nor make it wait.
-CREATE OR REPLACE FUNCTION sensor_metrics_create_partitions(event_hours bigint[], part_interval interval)
+CREATE OR REPLACE FUNCTION sensor_metrics_create_partitions_of(parents text[], event_hours bigint[], part_interval interval)
 RETURNS integer LANGUAGE plpgsql AS $$
 DECLARE
   origin CONSTANT timestamptz := TIMESTAMPTZ '2000-01-01 00:00:00+00';
@@ -116,7 +152,7 @@ BEGIN
     lo := date_bin(part_interval, t, origin);
     -- the common case: the partition named for this interval exists and takes this hour
     SELECT r.range_start, r.range_end INTO covered_from, covered_to
-    FROM sensor_metrics_partition_range(to_regclass(format('%I', 'metrics_p' || sensor_metrics_partition_suffix(lo, part_interval)))) AS r;
+    FROM sensor_metrics_partition_range(to_regclass(format('%I', parents[1] || '_p' || sensor_metrics_partition_suffix(lo, part_interval)))) AS r;
     CONTINUE WHEN t >= covered_from AND t < covered_to;
     IF NOT serialised THEN
       -- one creator at a time across every instance; taken before any lock on the tables, always
@@ -127,11 +163,11 @@ BEGIN
            max(p.range_start) FILTER (WHERE t >= p.range_start AND t < p.range_end),
            max(p.range_end) FILTER (WHERE t >= p.range_start AND t < p.range_end)
     INTO below, above, covered_from, covered_to
-    FROM sensor_metrics_partitions('metrics') AS p;
+    FROM sensor_metrics_partitions(parents[1]::regclass) AS p;
     CONTINUE WHEN covered_from IS NOT NULL; -- made by another instance meanwhile, or by hand
     hi := least(lo + part_interval, above);
     lo := greatest(lo, below);
-    FOREACH parent IN ARRAY ARRAY['metrics', 'processed_events'] LOOP
+    FOREACH parent IN ARRAY parents LOOP
       EXECUTE format('CREATE TABLE %I (LIKE %I INCLUDING DEFAULTS)', parent || '_p' || sensor_metrics_partition_suffix(lo, part_interval), parent);
       EXECUTE format('ALTER TABLE %I ATTACH PARTITION %I FOR VALUES FROM (%L) TO (%L)',
                      parent, parent || '_p' || sensor_metrics_partition_suffix(lo, part_interval), lo, hi);
@@ -144,32 +180,44 @@ BEGIN
 END
 $$;
 
--- Drops the partitions of metrics and processed_events that hold nothing newer than cutoff, whole (no DELETE,
--- no VACUUM debt), and returns their names. Both parents are locked first, in the order the batch statement
--- locks them, and only for lock_wait: a batch in flight is waited for, never failed, and if the tables are busy
+-- The readings' tables: metrics first, processed_events beside it.
+CREATE OR REPLACE FUNCTION sensor_metrics_create_partitions(event_hours bigint[], part_interval interval)
+RETURNS integer LANGUAGE sql AS $$
+  SELECT sensor_metrics_create_partitions_of(ARRAY['metrics', 'processed_events'], event_hours, part_interval)
+$$;
+
+-- Drops the partitions of the parents that hold nothing newer than cutoff, whole (no DELETE, no VACUUM debt), and
+-- returns their names. The parents are locked first, in the order given, which is the order the writers lock
+-- them, and only for lock_wait: a transaction in flight is waited for, never failed, and if the tables are busy
 -- for longer the next run tries again.
-CREATE OR REPLACE FUNCTION sensor_metrics_drop_partitions(cutoff timestamptz, lock_wait interval)
+CREATE OR REPLACE FUNCTION sensor_metrics_drop_partitions_of(parents text[], cutoff timestamptz, lock_wait interval)
 RETURNS text LANGUAGE plpgsql AS $$
 DECLARE
   p record;
   dropped text[] := '{}';
 BEGIN
-  IF NOT EXISTS (SELECT 1 FROM sensor_metrics_partitions('metrics') WHERE range_end <= cutoff)
-     AND NOT EXISTS (SELECT 1 FROM sensor_metrics_partitions('processed_events') WHERE range_end <= cutoff) THEN
+  IF NOT EXISTS (SELECT 1 FROM unnest(parents) AS parent, sensor_metrics_partitions(parent::regclass) AS x WHERE x.range_end <= cutoff) THEN
     RETURN '';
   END IF;
   PERFORM pg_advisory_xact_lock(hashtext('sensor_metrics_partitions'));
   PERFORM set_config('lock_timeout', (extract(epoch FROM lock_wait) * 1000)::bigint::text, true);
   BEGIN
-    LOCK TABLE ONLY processed_events, ONLY metrics IN ACCESS EXCLUSIVE MODE;
+    EXECUTE 'LOCK TABLE ' || (SELECT string_agg('ONLY ' || quote_ident(parent), ', ') FROM unnest(parents) AS parent)
+            || ' IN ACCESS EXCLUSIVE MODE';
   EXCEPTION WHEN lock_not_available THEN
     RETURN 'none: the tables stayed busy for ' || lock_wait;
   END;
-  FOR p IN SELECT part::text AS name FROM sensor_metrics_partitions('processed_events') WHERE range_end <= cutoff
-           UNION ALL SELECT part::text FROM sensor_metrics_partitions('metrics') WHERE range_end <= cutoff LOOP
+  FOR p IN SELECT x.part::text AS name FROM unnest(parents) AS parent, sensor_metrics_partitions(parent::regclass) AS x
+           WHERE x.range_end <= cutoff LOOP
     EXECUTE format('DROP TABLE %s', p.name); -- a regclass as text: the name, quoted where it needs to be
     dropped := dropped || p.name;
   END LOOP;
   RETURN array_to_string(dropped, ', ');
 END
+$$;
+
+-- The readings' tables, in the order the batch statement locks them.
+CREATE OR REPLACE FUNCTION sensor_metrics_drop_partitions(cutoff timestamptz, lock_wait interval)
+RETURNS text LANGUAGE sql AS $$
+  SELECT sensor_metrics_drop_partitions_of(ARRAY['processed_events', 'metrics'], cutoff, lock_wait)
 $$;

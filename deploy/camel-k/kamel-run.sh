@@ -33,6 +33,7 @@ kamel run \
   routes/read-api.camel.yaml \
   routes/beans.camel.yaml \
   routes/kafka-security.camel.yaml \
+  routes/refresh-rollups.camel.yaml \
   --property file:application.properties \
   --property file:deploy/camel-k/camel-k.properties \
   --config secret:sensor-metrics-db \

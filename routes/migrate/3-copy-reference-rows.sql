@@ -11,6 +11,10 @@ SELECT id, sensor_id, event_id, timestamp, value, created_at
 FROM metrics_reference
 ORDER BY timestamp, event_id;
 
+-- every minute of the old rows, for the service's rollup refresh to count (routes/refresh-rollups.camel.yaml)
+INSERT INTO metrics_rollup_stale (minute)
+SELECT DISTINCT date_trunc('minute', timestamp, 'UTC') FROM metrics_reference;
+
 -- processed_events now carries the event time it is keyed by, taken from the event's metric. A claim without a
 -- metric (the reference consumer committed its claim before its metric, and lost the metric) is not carried
 -- over: the event was never stored, and without the claim a redelivery stores it.

@@ -112,18 +112,31 @@ public record BatchRow(String kafkaTopic, Integer kafkaPartition, Long kafkaOffs
      * create-partitions.sql needs to make every partition the batch will write to. Usually one or two.
      */
     public static String eventHours(List<BatchRow> rows) {
-        TreeSet<Long> hours = new TreeSet<>();
+        return distinct(rows, MICROS_PER_HOUR);
+    }
+
+    /**
+     * The distinct minutes (since 1970, UTC) the batch's readings fall in, separated by commas: the rollup buckets
+     * mark-rollups-stale.sql marks for the next refresh. One or two for live readings.
+     */
+    public static String eventMinutes(List<BatchRow> rows) {
+        return distinct(rows, MICROS_PER_MINUTE);
+    }
+
+    private static String distinct(List<BatchRow> rows, long unitMicros) {
+        TreeSet<Long> units = new TreeSet<>();
         for (BatchRow row : rows) {
             if (row.eventTimeUs() != null) {
-                hours.add(Math.floorDiv(row.eventTimeUs(), MICROS_PER_HOUR));
+                units.add(Math.floorDiv(row.eventTimeUs(), unitMicros));
             }
         }
         StringBuilder text = new StringBuilder();
-        for (Long hour : hours) {
-            text.append(text.length() == 0 ? "" : ",").append(hour);
+        for (Long unit : units) {
+            text.append(text.length() == 0 ? "" : ",").append(unit);
         }
         return text.toString();
     }
 
-    private static final long MICROS_PER_HOUR = 3_600_000_000L;
+    private static final long MICROS_PER_MINUTE = 60_000_000L;
+    private static final long MICROS_PER_HOUR = 60 * MICROS_PER_MINUTE;
 }

@@ -70,6 +70,8 @@ class PartitionedStorageTest {
                        OR b.range_end - b.range_start <> INTERVAL '1 day'"""), "daily partitions");
             assertEquals(1, p.count("SELECT count(*) FROM pg_class WHERE relname = 'metrics_p00010101'"));
             assertEquals(1, p.count("SELECT count(*) FROM metrics WHERE timestamp = '9999-12-31T23:59:59.999999Z'"), "to the microsecond");
+            Pipeline.await("rollups of every year's readings", Duration.ofSeconds(60),
+                    () -> Pipeline.safe(() -> p.rollupMismatches("minute") == 0 && p.rollupMismatches("hour") == 0));
         }
     }
 
@@ -152,7 +154,7 @@ class PartitionedStorageTest {
             p.stopService();
 
             p.migrateToPartitionedLayout();
-            assertEquals(2, p.count("SELECT count(*) FROM pg_partitioned_table"));
+            assertEquals(4, p.count("SELECT count(*) FROM pg_partitioned_table"), "metrics, processed_events and the two rollups");
             p.assertExactlyOnce(before.valid());
             assertEquals(maxId, p.count("SELECT max(id) FROM metrics"), "metrics.id kept");
 
@@ -170,6 +172,8 @@ class PartitionedStorageTest {
             assertEquals(before.invalid() + after.invalid(), p.count("SELECT count(*) FROM rejected_events"));
             assertEquals(before.valid(), p.count("SELECT count(*) FROM metrics WHERE id <= " + maxId), "new ids continue after the old ones");
             assertEquals(0, p.progress().getFailures());
+            Pipeline.await("rollups of the migrated and the new readings", Duration.ofSeconds(60),
+                    () -> Pipeline.safe(() -> p.rollupMismatches("minute") == 0 && p.rollupMismatches("hour") == 0));
         }
     }
 }

@@ -182,6 +182,25 @@ final class Pipeline implements AutoCloseable {
     }
 
     /**
+     * How many buckets of the rollups of this unit (minute, hour) differ from a GROUP BY over the readings still
+     * stored, in any column, or are missing: 0 when they are exact. Buckets whose readings are gone are not compared.
+     */
+    long rollupMismatches(String unit) throws SQLException {
+        return count(("""
+                WITH raw AS (
+                  SELECT sensor_id, date_trunc('%1$s', timestamp, 'UTC') AS bucket, count(*) AS readings, sum(value) AS value_sum,
+                         min(value) AS value_min, max(value) AS value_max,
+                         min(timestamp) AS first_time, (array_agg(value ORDER BY timestamp, id))[1] AS first_value,
+                         max(timestamp) AS last_time, (array_agg(value ORDER BY timestamp DESC, id DESC))[1] AS last_value
+                  FROM metrics GROUP BY 1, 2)
+                SELECT count(*) FROM raw LEFT JOIN metrics_rollup_%1$s r USING (sensor_id, bucket)
+                WHERE r.readings IS DISTINCT FROM raw.readings OR abs(r.value_sum - raw.value_sum) > 1e-9 * greatest(1, abs(raw.value_sum))
+                   OR r.value_min <> raw.value_min OR r.value_max <> raw.value_max
+                   OR r.first_time <> raw.first_time OR r.first_value <> raw.first_value
+                   OR r.last_time <> raw.last_time OR r.last_value <> raw.last_value""").formatted(unit));
+    }
+
+    /**
      * The contract's environment variables that point a service process at this scenario; PORT is a
      * different free port on each call, since several service processes may share this host.
      */

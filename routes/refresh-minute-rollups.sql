@@ -1,0 +1,32 @@
+-- The rollup refresh, part one: the oldest stale minutes (at most rollup.refresh-max-minutes) are recounted from
+-- the readings and written to metrics_rollup_minute, and their marks removed; each sensor's hour they fall in is
+-- marked for part two. A minute whose readings are gone (their partition dropped by retention) finds none and keeps
+-- its rollups: rows are only ever written, never deleted here. Returns how many minute rollups it wrote.
+WITH picked AS (
+  SELECT DISTINCT minute FROM metrics_rollup_stale
+  ORDER BY minute
+  LIMIT CAST(:#${properties:rollup.refresh-max-minutes} AS integer)
+),
+cleared AS (
+  DELETE FROM metrics_rollup_stale s USING picked p WHERE s.minute = p.minute
+),
+counted AS (
+  INSERT INTO metrics_rollup_minute AS r (sensor_id, bucket, readings, value_sum, value_min, value_max,
+                                          first_time, first_value, last_time, last_value)
+  SELECT m.sensor_id, p.minute, count(*), sum(m.value), min(m.value), max(m.value),
+         min(m.timestamp), (array_agg(m.value ORDER BY m.timestamp, m.id))[1],
+         max(m.timestamp), (array_agg(m.value ORDER BY m.timestamp DESC, m.id DESC))[1]
+  FROM picked p
+  JOIN metrics m ON m.timestamp >= p.minute AND m.timestamp < p.minute + INTERVAL '1 minute'
+  GROUP BY m.sensor_id, p.minute
+  ON CONFLICT (sensor_id, bucket) DO UPDATE
+  SET readings = EXCLUDED.readings, value_sum = EXCLUDED.value_sum, value_min = EXCLUDED.value_min,
+      value_max = EXCLUDED.value_max, first_time = EXCLUDED.first_time, first_value = EXCLUDED.first_value,
+      last_time = EXCLUDED.last_time, last_value = EXCLUDED.last_value
+  RETURNING r.sensor_id, r.bucket
+),
+hours AS (
+  INSERT INTO metrics_rollup_stale_hour (sensor_id, hour)
+  SELECT DISTINCT sensor_id, date_trunc('hour', bucket, 'UTC') FROM counted
+)
+SELECT count(*) FROM counted

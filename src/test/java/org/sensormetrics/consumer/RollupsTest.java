@@ -1,0 +1,138 @@
+package org.sensormetrics.consumer;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.sql.Connection;
+import java.time.Duration;
+import java.time.Instant;
+import java.time.temporal.ChronoUnit;
+
+import org.junit.jupiter.api.Test;
+
+/**
+ * The rollups per sensor per minute and per hour, on the real broker and database: after a refresh they equal a
+ * GROUP BY over the readings still stored, whatever arrived (live, late, a backfill over days, redeliveries),
+ * after a refresh killed half-way, after an upgrade of a database that had readings before the rollups, and after
+ * retention dropped the readings' partition, which the rollups outlive until their own retention drops them.
+ */
+class RollupsTest {
+
+    private static final Duration CATCH_UP = Duration.ofMinutes(3);
+    private static final Duration EXACT = Duration.ofMinutes(1);
+
+    private static Pipeline rollupScenario(String name) throws Exception {
+        return Pipeline.scenario(name, 4).set("rollup.refresh-interval-ms", "300");
+    }
+
+    @Test
+    void equalGroupByAfterLiveLateBackfilledAndRedeliveredReadings() throws Exception {
+        try (Pipeline p = rollupScenario("rollups")) {
+            p.startService();
+            Instant now = Instant.now();
+            LoadGenerator.Summary live = LoadGenerator.produce(p.load(50, 5_000).withShares(0.2, 0.01));
+            // a backfill: event times over the last three days, one every 52 s
+            LoadGenerator.Summary backfill = LoadGenerator.produce(p.load(50, 5_000).withSeed(2)
+                    .withClock(n -> now.minus(3, ChronoUnit.DAYS).plusSeconds(52 * n)));
+            p.awaitCaughtUp(CATCH_UP);
+            awaitExact(p);
+            // late readings for buckets already rolled up, and the same events once more
+            LoadGenerator.Summary late = LoadGenerator.produce(p.load(50, 2_000).withSeed(3)
+                    .withClock(n -> now.minus(2, ChronoUnit.DAYS).plusMillis(n * 7)));
+            LoadGenerator.produce(p.load(50, 2_000).withSeed(3).withClock(n -> now.minus(2, ChronoUnit.DAYS).plusMillis(n * 7)));
+            p.awaitCaughtUp(CATCH_UP);
+            awaitExact(p);
+            long stored = live.valid() + backfill.valid() + late.valid();
+            p.assertExactlyOnce(stored);
+            assertEquals(stored, p.count("SELECT sum(readings) FROM metrics_rollup_minute"));
+            assertEquals(stored, p.count("SELECT sum(readings) FROM metrics_rollup_hour"));
+
+            // an upgraded database: the rollups did not exist when these readings were stored
+            p.stopService();
+            try (Connection c = p.db(); var st = c.createStatement()) {
+                st.execute("DROP TABLE metrics_rollup_minute, metrics_rollup_hour, metrics_rollup_stale, metrics_rollup_stale_hour");
+            }
+            p.set("rollup.refresh-max-minutes", "500"); // several refreshes
+            p.startService();
+            awaitExact(p);
+            assertEquals(stored, p.count("SELECT sum(readings) FROM metrics_rollup_hour"));
+        }
+    }
+
+    @Test
+    void aRefreshKilledHalfWayIsDoneAgainByTheNext() throws Exception {
+        try (Pipeline p = rollupScenario("rollups_killed")) {
+            p.startService();
+            LoadGenerator.Summary first = LoadGenerator.produce(p.load(20, 2_000));
+            p.awaitCaughtUp(CATCH_UP);
+            awaitExact(p);
+            try (Connection blocker = p.db(); var st = blocker.createStatement()) {
+                // the hour rollups held, so the next refresh writes its minutes and then waits in its second statement
+                blocker.setAutoCommit(false);
+                st.execute("LOCK TABLE metrics_rollup_hour IN SHARE MODE");
+                LoadGenerator.Summary second = LoadGenerator.produce(p.load(20, 2_000).withSeed(2));
+                p.awaitCaughtUp(CATCH_UP);
+                Pipeline.await("a refresh waiting half-way", Duration.ofSeconds(30), () -> Pipeline.safe(() -> p.count("""
+                        SELECT count(*) FROM pg_locks WHERE NOT granted AND relation = 'metrics_rollup_hour'::regclass""") > 0));
+                // its backend ends as in a crash of the service or the database: the transaction is rolled back
+                assertEquals(1, p.count("""
+                        SELECT count(pg_terminate_backend(pid)) FROM pg_locks
+                        WHERE NOT granted AND relation = 'metrics_rollup_hour'::regclass"""));
+                blocker.commit();
+                awaitExact(p);
+                assertEquals(first.valid() + second.valid(), p.count("SELECT sum(readings) FROM metrics_rollup_hour"));
+            }
+        }
+    }
+
+    @Test
+    void rollupsOutliveTheReadingsRetentionDropsAndHaveARetentionOfTheirOwn() throws Exception {
+        try (Pipeline p = rollupScenario("rollups_retention").set("db.partition.maintenance-interval-ms", "500")) {
+            p.startService();
+            Instant now = Instant.now();
+            // 300 readings each 6 and 2 days ago, and some rejected records
+            LoadGenerator.produce(p.load(10, 300).withClock(n -> now.minus(6, ChronoUnit.DAYS).plusSeconds(n)));
+            LoadGenerator.produce(p.load(10, 300).withSeed(2).withClock(n -> now.minus(2, ChronoUnit.DAYS).plusSeconds(n)));
+            LoadGenerator.Summary live = LoadGenerator.produce(p.load(10, 200).withSeed(3).withShares(0, 0.5));
+            p.awaitCaughtUp(CATCH_UP);
+            awaitExact(p);
+            String sixDaysAgo = "bucket < now() - INTERVAL '5 days'";
+            long oldMinutes = p.count("SELECT count(*) FROM metrics_rollup_minute WHERE " + sixDaysAgo);
+            long oldHours = p.count("SELECT count(*) FROM metrics_rollup_hour WHERE " + sixDaysAgo);
+            assertTrue(oldMinutes > 0 && oldHours > 0);
+            long rejected = p.count("SELECT count(*) FROM rejected_events");
+            assertTrue(rejected > 0);
+            try (Connection c = p.db(); var st = c.createStatement()) {
+                st.execute("UPDATE rejected_events SET rejected_at = now() - INTERVAL '8 days' WHERE id % 2 = 0");
+            }
+            long oldRejected = p.count("SELECT count(*) FROM rejected_events WHERE rejected_at < now() - INTERVAL '7 days'");
+
+            // the readings kept 4 days: the partition of 6 days ago goes, its rollups stay
+            p.stopService();
+            p.set("retention.days", "4");
+            p.startService();
+            Pipeline.await("readings of 6 days ago dropped", Duration.ofSeconds(60), () -> Pipeline.safe(() ->
+                    p.count("SELECT count(*) FROM metrics WHERE timestamp < now() - INTERVAL '5 days'") == 0));
+            assertEquals(oldMinutes, p.count("SELECT count(*) FROM metrics_rollup_minute WHERE " + sixDaysAgo));
+            assertEquals(oldHours, p.count("SELECT count(*) FROM metrics_rollup_hour WHERE " + sixDaysAgo));
+            awaitExact(p);
+
+            // rollups kept 5 days, rejected records 7: the rollups of 6 days ago go, those of 2 days ago stay
+            p.stopService();
+            p.set("rollup.retention-days", "5").set("rejected.retention-days", "7");
+            p.startService();
+            Pipeline.await("rollups of 6 days ago dropped", Duration.ofSeconds(60), () -> Pipeline.safe(() ->
+                    p.count("SELECT count(*) FROM metrics_rollup_minute WHERE " + sixDaysAgo)
+                            + p.count("SELECT count(*) FROM metrics_rollup_hour WHERE " + sixDaysAgo) == 0));
+            Pipeline.await("rejected records older than 7 days deleted", Duration.ofSeconds(60), () -> Pipeline.safe(() ->
+                    p.count("SELECT count(*) FROM rejected_events") == rejected - oldRejected));
+            assertEquals(300 + live.valid(), p.count("SELECT sum(readings) FROM metrics_rollup_hour WHERE bucket >= now() - INTERVAL '5 days'"));
+            awaitExact(p);
+        }
+    }
+
+    /** Until every minute and hour bucket with readings still stored equals a GROUP BY over them. */
+    private static void awaitExact(Pipeline p) throws InterruptedException {
+        Pipeline.await("rollups exact", EXACT, () -> Pipeline.safe(() -> p.rollupMismatches("minute") == 0 && p.rollupMismatches("hour") == 0));
+    }
+}
