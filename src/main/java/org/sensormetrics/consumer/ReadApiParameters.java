@@ -1,6 +1,7 @@
 package org.sensormetrics.consumer;
 
 import java.time.DateTimeException;
+import java.time.Duration;
 import java.time.OffsetDateTime;
 import java.time.ZoneOffset;
 import java.time.format.DateTimeFormatter;
@@ -24,6 +25,7 @@ public class ReadApiParameters {
     private int maxOffset = 100_000;
     private int maxIdLength = 255;
     private int payloadChars = 1000;
+    private int maxSeriesPoints = 20_160;
 
     public void setDefaultLimit(int defaultLimit) {
         this.defaultLimit = defaultLimit;
@@ -45,6 +47,10 @@ public class ReadApiParameters {
         this.payloadChars = payloadChars;
     }
 
+    public void setMaxSeriesPoints(int maxSeriesPoints) {
+        this.maxSeriesPoints = maxSeriesPoints;
+    }
+
     /** GET /api/metrics?sensorId=&from=&to=&limit=&offset= */
     public Map<String, Object> metrics(Exchange exchange) {
         Map<String, Object> query = range(exchange.getMessage());
@@ -56,6 +62,54 @@ public class ReadApiParameters {
     /** GET /api/metrics/summary?sensorId=&from=&to= */
     public Map<String, Object> summary(Exchange exchange) {
         return range(exchange.getMessage());
+    }
+
+    /**
+     * GET /api/metrics/series?sensorId=&from=&to=&step= : one sensor (required), a step of 1m, 1h or 1d, from and to
+     * widened to whole steps (to defaults to now, from to maxSeriesPoints steps before it); at most
+     * maxSeriesPoints steps.
+     */
+    public Map<String, Object> series(Exchange exchange) {
+        Message message = exchange.getMessage();
+        Map<String, Object> query = range(message);
+        if (query.get("sensorId").equals("")) {
+            throw new InvalidQueryParameter("sensorId", "is required: the series of one sensor");
+        }
+        String step = text(message, "step");
+        Duration length = step == null ? null : STEPS.get(step);
+        if (length == null) {
+            throw new InvalidQueryParameter("step", "must be one of " + STEPS.keySet() + ", got '" + abbreviate(String.valueOf(step)) + "'");
+        }
+        OffsetDateTime to = given(message, "to") ? (OffsetDateTime) query.get("to") : OffsetDateTime.now(ZoneOffset.UTC);
+        OffsetDateTime from = given(message, "from") ? (OffsetDateTime) query.get("from") : to.minus(length.multipliedBy(maxSeriesPoints));
+        from = floor(from, length);
+        to = to.equals(floor(to, length)) ? to : floor(to, length).plus(length);
+        if (!from.isBefore(to)) {
+            throw new InvalidQueryParameter("from", "must be before to");
+        }
+        long points = Duration.between(from, to).dividedBy(length);
+        if (points > maxSeriesPoints) {
+            throw new InvalidQueryParameter("step", points + " steps of " + step + " from " + from + " to " + to
+                    + ": at most " + maxSeriesPoints + "; take a longer step or a shorter range");
+        }
+        query.put("step", step);
+        query.put("from", from);
+        query.put("to", to);
+        return query;
+    }
+
+    private static final Map<String, Duration> STEPS = new LinkedHashMap<>();
+
+    static {
+        STEPS.put("1m", Duration.ofMinutes(1));
+        STEPS.put("1h", Duration.ofHours(1));
+        STEPS.put("1d", Duration.ofDays(1));
+    }
+
+    /** The start of the step that holds time, steps counted from 1970 in UTC. */
+    private static OffsetDateTime floor(OffsetDateTime time, Duration step) {
+        long seconds = time.toEpochSecond();
+        return OffsetDateTime.ofInstant(java.time.Instant.ofEpochSecond(Math.floorDiv(seconds, step.toSeconds()) * step.toSeconds()), ZoneOffset.UTC);
     }
 
     /** GET /api/rejected?limit= */
@@ -99,6 +153,11 @@ public class ReadApiParameters {
             throw new InvalidQueryParameter(name, "is given more than once");
         }
         return value == null ? null : value.toString();
+    }
+
+    private static boolean given(Message message, String name) {
+        String text = text(message, name);
+        return text != null && !text.isEmpty();
     }
 
     private static int integer(Message message, String name, int fallback, int min, int max) {

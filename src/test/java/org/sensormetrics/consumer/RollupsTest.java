@@ -131,6 +131,42 @@ class RollupsTest {
         }
     }
 
+    @Test
+    void seriesOfOneSensorPerMinuteHourAndDayFromTheRollups() throws Exception {
+        try (Pipeline p = rollupScenario("series")) {
+            p.startService();
+            Instant start = Instant.parse("2024-03-10T22:00:00Z");
+            // 5 sensors, one reading each 9 s over 5 hours across midnight
+            LoadGenerator.produce(p.load(5, 2_000).withClock(n -> start.plusSeconds(9 * n)));
+            p.awaitCaughtUp(CATCH_UP);
+            awaitExact(p);
+            String range = "&from=2024-03-10T00:00:00Z&to=2024-03-12T00:00:00Z";
+            for (String step : new String[] {"1m", "1h", "1d"}) {
+                var answer = p.get("/api/metrics/series?sensorId=sensor_1&step=" + step + range);
+                assertEquals(200, answer.getKey(), answer.getValue());
+                var json = new com.fasterxml.jackson.databind.ObjectMapper().readTree(answer.getValue());
+                long count = 0;
+                for (var point : json.get("points")) {
+                    count += point.get("count").asLong();
+                }
+                assertEquals(p.count("SELECT count(*) FROM metrics WHERE sensor_id = 'sensor_1'"), count, step);
+                String unit = step.equals("1m") ? "minute" : step.equals("1h") ? "hour" : "day";
+                assertEquals(p.count("SELECT count(DISTINCT date_trunc('" + unit + "', timestamp, 'UTC')) FROM metrics WHERE sensor_id = 'sensor_1'"),
+                        json.get("points").size(), step);
+                var first = json.get("points").get(0);
+                assertEquals(p.count("SELECT count(*) FROM metrics WHERE sensor_id = 'sensor_1' AND timestamp < '"
+                        + Instant.parse(first.get("time").asText().replace("+00:00", "Z")).plus(1, unit.equals("minute") ? ChronoUnit.MINUTES
+                        : unit.equals("hour") ? ChronoUnit.HOURS : ChronoUnit.DAYS) + "'"), first.get("count").asLong(), step + " first point");
+            }
+            for (String bad : new String[] {"?step=1m" + range, "?sensorId=sensor_1&step=5m" + range, "?sensorId=sensor_1" + range,
+                    "?sensorId=sensor_1&step=1m&from=2024-03-12T00:00:00Z&to=2024-03-10T00:00:00Z",
+                    "?sensorId=sensor_1&step=1m&from=2000-01-01T00:00:00Z&to=2024-01-01T00:00:00Z"}) {
+                var answer = p.get("/api/metrics/series" + bad);
+                assertEquals(400, answer.getKey(), bad + ": " + answer.getValue());
+            }
+        }
+    }
+
     /** Until every minute and hour bucket with readings still stored equals a GROUP BY over them. */
     private static void awaitExact(Pipeline p) throws InterruptedException {
         Pipeline.await("rollups exact", EXACT, () -> Pipeline.safe(() -> p.rollupMismatches("minute") == 0 && p.rollupMismatches("hour") == 0));
