@@ -47,7 +47,7 @@ import org.slf4j.LoggerFactory;
  * </ul>
  * The assignment is read from the Kafka consumers' own metrics (JMX, {@code assigned-partitions}), since the
  * consumers themselves may only be touched from their poll threads. Their client ids are Kafka's default,
- * {@code consumer-<group>-<n>}, which is how this finds them.
+ * {@code consumer-<group>-<n>}, or a static member's {@code <instance id>-<slot>}, which is how this finds them.
  */
 public class KafkaConsumerGroup extends AbstractHealthCheck {
 
@@ -57,6 +57,7 @@ public class KafkaConsumerGroup extends AbstractHealthCheck {
     private String brokers;
     private String topic;
     private String groupId;
+    private String groupInstanceId = "";
     private boolean fromBeginning;
     private long intervalMs = 5_000;
     private Admin admin;
@@ -77,6 +78,11 @@ public class KafkaConsumerGroup extends AbstractHealthCheck {
 
     public void setGroupId(String groupId) {
         this.groupId = groupId;
+    }
+
+    /** kafka.group-instance-id: a static member's consumers have client ids of its own (IngestClientFactory). */
+    public void setGroupInstanceId(String groupInstanceId) {
+        this.groupInstanceId = groupInstanceId == null ? "" : groupInstanceId.trim();
     }
 
     public void setFromBeginning(boolean fromBeginning) {
@@ -254,7 +260,8 @@ public class KafkaConsumerGroup extends AbstractHealthCheck {
         int assigned = 0;
         for (ObjectName name : server.queryNames(new ObjectName("kafka.consumer:type=consumer-coordinator-metrics,*"), null)) {
             String clientId = name.getKeyProperty("client-id");
-            if (clientId != null && clientId.startsWith("consumer-" + groupId + "-")) {
+            String prefix = groupInstanceId.isEmpty() ? "consumer-" + groupId + "-" : groupInstanceId + "-";
+            if (clientId != null && clientId.startsWith(prefix)) {
                 Object value = server.getAttribute(name, "assigned-partitions");
                 assigned += value instanceof Number n ? n.intValue() : 0;
             }

@@ -61,6 +61,19 @@ class OperateServiceTest {
         }
     }
 
+    /** A static member's consumers have client ids of their own; readiness must still find their partitions. */
+    @Test
+    void readinessIsUpForAStaticMember() throws Exception {
+        try (Pipeline p = Pipeline.scenario("static_ready", 2).withEnv("KAFKA_GROUP_INSTANCE_ID", "static-ready")) {
+            p.startService();
+            LoadGenerator.Summary sent = LoadGenerator.produce(p.load(10, 500));
+            p.awaitCaughtUp(CATCH_UP);
+            p.assertExactlyOnce(sent.valid());
+            Pipeline.await("readiness UP", Duration.ofSeconds(30), () -> Pipeline.safe(() -> p.get("/observe/health/ready").getKey() == 200));
+            assertEquals(List.of("static-ready-0", "static-ready-1"), p.members());
+        }
+    }
+
     private static String basic(String user, String password) {
         return "Basic " + java.util.Base64.getEncoder().encodeToString(utf8(user + ":" + password));
     }
