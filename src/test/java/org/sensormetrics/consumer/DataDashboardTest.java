@@ -29,7 +29,7 @@ class DataDashboardTest {
 
     @Test
     void everyQueryOfTheDataDashboardRunsOnTheRollups() throws Exception {
-        try (Pipeline p = Pipeline.scenario("data_dashboard", 2).set("rollup.refresh-interval-ms", "300")) {
+        try (Pipeline p = Pipeline.scenario("data_dashboard", 2)) {
             p.startService();
             Instant start = Instant.parse("2024-05-01T00:00:00Z");
             LoadGenerator.produce(p.load(20, 3_000).withClock(n -> start.plusSeconds(20 * n)));

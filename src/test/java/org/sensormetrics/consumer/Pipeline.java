@@ -118,7 +118,8 @@ final class Pipeline implements AutoCloseable {
         return new Pipeline("sensor_metrics_" + id, "metrics_" + id, "group_" + id, partitions, broker, pg)
                 .set("consumer.retry-initial-ms", "200")
                 .set("consumer.retry-max-ms", "1000")
-                .set("consumer.progress-interval-ms", "2000");
+                .set("consumer.progress-interval-ms", "2000")
+                .set("rollup.refresh-interval-ms", "500");
     }
 
     /** Creates the topic and the database unless they exist. */

@@ -21,13 +21,9 @@ class RollupsTest {
     private static final Duration CATCH_UP = Duration.ofMinutes(3);
     private static final Duration EXACT = Duration.ofMinutes(1);
 
-    private static Pipeline rollupScenario(String name) throws Exception {
-        return Pipeline.scenario(name, 4).set("rollup.refresh-interval-ms", "300");
-    }
-
     @Test
     void equalGroupByAfterLiveLateBackfilledAndRedeliveredReadings() throws Exception {
-        try (Pipeline p = rollupScenario("rollups")) {
+        try (Pipeline p = Pipeline.scenario("rollups", 4)) {
             p.startService();
             Instant now = Instant.now();
             LoadGenerator.Summary live = LoadGenerator.produce(p.load(50, 5_000).withShares(0.2, 0.01));
@@ -61,7 +57,7 @@ class RollupsTest {
 
     @Test
     void aRefreshKilledHalfWayIsDoneAgainByTheNext() throws Exception {
-        try (Pipeline p = rollupScenario("rollups_killed")) {
+        try (Pipeline p = Pipeline.scenario("rollups_killed", 4)) {
             p.startService();
             LoadGenerator.Summary first = LoadGenerator.produce(p.load(20, 2_000));
             p.awaitCaughtUp(CATCH_UP);
@@ -87,7 +83,7 @@ class RollupsTest {
 
     @Test
     void rollupsOutliveTheReadingsRetentionDropsAndHaveARetentionOfTheirOwn() throws Exception {
-        try (Pipeline p = rollupScenario("rollups_retention").set("db.partition.maintenance-interval-ms", "500")) {
+        try (Pipeline p = Pipeline.scenario("rollups_retention", 4).set("db.partition.maintenance-interval-ms", "500")) {
             p.startService();
             Instant now = Instant.now();
             // 300 readings each 6 and 2 days ago, and some rejected records
@@ -133,7 +129,7 @@ class RollupsTest {
 
     @Test
     void seriesOfOneSensorPerMinuteHourAndDayFromTheRollups() throws Exception {
-        try (Pipeline p = rollupScenario("series")) {
+        try (Pipeline p = Pipeline.scenario("series", 4)) {
             p.startService();
             Instant start = Instant.parse("2024-03-10T22:00:00Z");
             // 5 sensors, one reading each 9 s over 5 hours across midnight
