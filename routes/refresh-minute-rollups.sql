@@ -4,12 +4,12 @@
 -- its rollups: rows are only ever written, never deleted here. Returns how many minute rollups it wrote.
 -- The minute now in progress waits until it has lasted a refresh interval (or, for intervals of a minute or more,
 -- until it has ended): every batch marks it, and recounting it at every refresh would read its rows many times
--- over. Its readings are still exact within two refresh intervals of being stored. Minutes further ahead than the
--- next (a clock far off, a reading from the future) are not held back.
+-- over. Its readings are still exact within two refresh intervals of being stored. Minutes ahead of now (a clock
+-- that runs ahead, a reading from the future) are not held back.
 WITH picked AS (
   SELECT DISTINCT minute FROM metrics_rollup_stale
   WHERE minute + LEAST(INTERVAL '1 minute', CAST(:#${properties:rollup.refresh-interval-ms} AS bigint) * INTERVAL '1 millisecond') <= now()
-     OR minute >= date_trunc('minute', now(), 'UTC') + INTERVAL '2 minutes'
+     OR minute > now()
   ORDER BY minute
   LIMIT CAST(:#${properties:rollup.refresh-max-minutes} AS integer)
 ),

@@ -27,9 +27,9 @@ class RollupsTest {
             p.startService();
             Instant now = Instant.now();
             LoadGenerator.Summary live = LoadGenerator.produce(p.load(50, 5_000).withShares(0.2, 0.01));
-            // a backfill: event times over the last three days, one every 52 s
+            // a backfill: event times over the last three days, one every 50 s
             LoadGenerator.Summary backfill = LoadGenerator.produce(p.load(50, 5_000).withSeed(2)
-                    .withClock(n -> now.minus(3, ChronoUnit.DAYS).plusSeconds(52 * n)));
+                    .withClock(n -> now.minus(3, ChronoUnit.DAYS).plusSeconds(50 * n)));
             p.awaitCaughtUp(CATCH_UP);
             awaitExact(p);
             // late readings for buckets already rolled up, and the same events once more
