@@ -40,6 +40,16 @@ public final class Benchmark {
     private Benchmark() {
     }
 
+    private static long walPosition(Pipeline p) throws java.sql.SQLException {
+        return p.count("SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), '0/0')::bigint");
+    }
+
+    /** Bytes of the tables whose names match either pattern, with their indexes and TOAST. */
+    private static long relationBytes(Pipeline p, String pattern, String orPattern) throws java.sql.SQLException {
+        return p.count("SELECT COALESCE(sum(pg_total_relation_size(oid)), 0)::bigint FROM pg_class WHERE relkind = 'r' AND (relname LIKE '"
+                + pattern + "' OR relname LIKE '" + orPattern + "')");
+    }
+
     public static void main(String[] args) throws Exception {
         boolean steady = "steady".equals(env("BENCH_MODE", "bulk"));
         long events = Long.parseLong(env("BENCH_EVENTS", "1000000"));
@@ -78,6 +88,7 @@ public final class Benchmark {
         // BENCH_INSTANCES separate processes in one consumer group, as separate pods would be
         List<ServiceProcess> services = new ArrayList<>();
         List<Sampler> samplers = new ArrayList<>();
+        long walBefore = walPosition(p);
         for (int i = 0; i < instances; i++) {
             Path log = Path.of("target/benchmark-service" + (instances == 1 ? "" : "-" + i) + ".log");
             Files.deleteIfExists(log);
@@ -92,6 +103,7 @@ public final class Benchmark {
         long lastNanos;
         CpuTimes atStart = null; // bulk: the first commit; steady: the start of the measured load
         CpuTimes atEnd;
+        long walAtLagZero = 0;
         Instant measuredFrom = Instant.MIN; // steady: the events after the warm-up, by their timestamps
         try {
             if (steady) {
@@ -122,6 +134,7 @@ public final class Benchmark {
                 if (lag == 0 && p.produced() >= expected) {
                     lastNanos = now;
                     atEnd = CpuTimes.read(pids, p.database);
+                    walAtLagZero = walPosition(p);
                     break;
                 }
                 if (now - lastPrint > TimeUnit.SECONDS.toNanos(5)) {
@@ -142,6 +155,12 @@ public final class Benchmark {
                 batches += metric(scrape, "sensor_metrics_batch_insert_seconds_count");
             }
             results.put("CPU while timed", atEnd.minus(atStart).toString());
+            // the rollups of what was stored: how much longer until no minute is left to recount (ROLLUPS_ENABLED)
+            long rollupsFrom = System.nanoTime();
+            Pipeline.await("rollups caught up", Duration.ofMinutes(10),
+                    () -> Pipeline.safe(() -> p.count("SELECT count(*) FROM metrics_rollup_stale") == 0));
+            results.put("rollups caught up", String.format("%.1f s after lag 0 (ROLLUPS_ENABLED=%s, ROLLUP_REFRESH_INTERVAL_MS=%s)",
+                    (System.nanoTime() - rollupsFrom) / 1e9, env("ROLLUPS_ENABLED", "true"), env("ROLLUP_REFRESH_INTERVAL_MS", "60000")));
             results.put("time in transactions", String.format("%.1f s over %,.0f batches (all poll threads)", inTransactions, batches));
         } finally {
             for (int i = 0; i < services.size(); i++) {
@@ -156,6 +175,10 @@ public final class Benchmark {
         boolean exact = stored == expected && distinct == expected && claimed == expected;
         double serviceSeconds = (lastNanos - firstCommitNanos) / 1e9;
         String measured = "timestamp >= '" + measuredFrom + "'";
+        // what an event costs on disk and in WAL: the readings' tables with their indexes, and the rollups apart
+        results.put("stored per event", String.format("%.0f bytes in metrics and processed_events (indexes included), %.1f in rollups",
+                (double) relationBytes(p, "metrics_p%", "processed_events_p%") / stored, (double) relationBytes(p, "metrics_rollup_minute_p%", "metrics_rollup_hour_p%") / stored));
+        results.put("WAL per event", String.format("%.0f bytes (service start to lag 0)", (double) (walAtLagZero - walBefore) / stored));
         results.put("service settings", instances + " x java -Xmx" + xmx + " -jar, CONSUMER_BATCH_SIZE=" + env("CONSUMER_BATCH_SIZE", "(default)")
                 + ", CONSUMER_THREADS=" + env("CONSUMER_THREADS", "(default)"));
         results.put("exactly once", exact + String.format(" (metrics %,d, distinct %,d, processed_events %,d)", stored, distinct, claimed));

@@ -34,8 +34,7 @@ class DataDashboardTest {
             Instant start = Instant.parse("2024-05-01T00:00:00Z");
             LoadGenerator.produce(p.load(20, 3_000).withClock(n -> start.plusSeconds(20 * n)));
             p.awaitCaughtUp(Duration.ofMinutes(3));
-            Pipeline.await("rollups exact", Duration.ofMinutes(1),
-                    () -> Pipeline.safe(() -> p.rollupMismatches("minute") == 0 && p.rollupMismatches("hour") == 0));
+            p.awaitRollupsExact();
 
             JsonNode dashboard = new ObjectMapper().readTree(DASHBOARD.toFile());
             List<String> queries = new ArrayList<>();

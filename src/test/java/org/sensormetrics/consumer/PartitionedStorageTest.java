@@ -70,8 +70,7 @@ class PartitionedStorageTest {
                        OR b.range_end - b.range_start <> INTERVAL '1 day'"""), "daily partitions");
             assertEquals(1, p.count("SELECT count(*) FROM pg_class WHERE relname = 'metrics_p00010101'"));
             assertEquals(1, p.count("SELECT count(*) FROM metrics WHERE timestamp = '9999-12-31T23:59:59.999999Z'"), "to the microsecond");
-            Pipeline.await("rollups of every year's readings", Duration.ofSeconds(60),
-                    () -> Pipeline.safe(() -> p.rollupMismatches("minute") == 0 && p.rollupMismatches("hour") == 0));
+            p.awaitRollupsExact();
         }
     }
 
@@ -172,8 +171,7 @@ class PartitionedStorageTest {
             assertEquals(before.invalid() + after.invalid(), p.count("SELECT count(*) FROM rejected_events"));
             assertEquals(before.valid(), p.count("SELECT count(*) FROM metrics WHERE id <= " + maxId), "new ids continue after the old ones");
             assertEquals(0, p.progress().getFailures());
-            Pipeline.await("rollups of the migrated and the new readings", Duration.ofSeconds(60),
-                    () -> Pipeline.safe(() -> p.rollupMismatches("minute") == 0 && p.rollupMismatches("hour") == 0));
+            p.awaitRollupsExact();
         }
     }
 }

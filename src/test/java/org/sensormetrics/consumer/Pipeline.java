@@ -182,6 +182,11 @@ final class Pipeline implements AutoCloseable {
         assertFalse(committedOffsets().isEmpty());
     }
 
+    /** Until every minute and hour rollup with readings still stored equals a GROUP BY over them (a minute at most). */
+    void awaitRollupsExact() throws InterruptedException {
+        await("rollups exact", Duration.ofMinutes(1), () -> safe(() -> rollupMismatches("minute") == 0 && rollupMismatches("hour") == 0));
+    }
+
     /**
      * How many buckets of the rollups of this unit (minute, hour) differ from a GROUP BY over the readings still
      * stored, in any column, or are missing: 0 when they are exact. Buckets whose readings are gone are not compared.

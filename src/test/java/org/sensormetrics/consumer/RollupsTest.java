@@ -19,7 +19,6 @@ import org.junit.jupiter.api.Test;
 class RollupsTest {
 
     private static final Duration CATCH_UP = Duration.ofMinutes(3);
-    private static final Duration EXACT = Duration.ofMinutes(1);
 
     @Test
     void equalGroupByAfterLiveLateBackfilledAndRedeliveredReadings() throws Exception {
@@ -31,13 +30,13 @@ class RollupsTest {
             LoadGenerator.Summary backfill = LoadGenerator.produce(p.load(50, 5_000).withSeed(2)
                     .withClock(n -> now.minus(3, ChronoUnit.DAYS).plusSeconds(50 * n)));
             p.awaitCaughtUp(CATCH_UP);
-            awaitExact(p);
+            p.awaitRollupsExact();
             // late readings for buckets already rolled up, and the same events once more
             LoadGenerator.Summary late = LoadGenerator.produce(p.load(50, 2_000).withSeed(3)
                     .withClock(n -> now.minus(2, ChronoUnit.DAYS).plusMillis(n * 7)));
             LoadGenerator.produce(p.load(50, 2_000).withSeed(3).withClock(n -> now.minus(2, ChronoUnit.DAYS).plusMillis(n * 7)));
             p.awaitCaughtUp(CATCH_UP);
-            awaitExact(p);
+            p.awaitRollupsExact();
             long stored = live.valid() + backfill.valid() + late.valid();
             p.assertExactlyOnce(stored);
             assertEquals(stored, p.count("SELECT sum(readings) FROM metrics_rollup_minute"));
@@ -50,7 +49,7 @@ class RollupsTest {
             }
             p.set("rollup.refresh-max-minutes", "500"); // several refreshes
             p.startService();
-            awaitExact(p);
+            p.awaitRollupsExact();
             assertEquals(stored, p.count("SELECT sum(readings) FROM metrics_rollup_hour"));
         }
     }
@@ -61,7 +60,7 @@ class RollupsTest {
             p.startService();
             LoadGenerator.Summary first = LoadGenerator.produce(p.load(20, 2_000));
             p.awaitCaughtUp(CATCH_UP);
-            awaitExact(p);
+            p.awaitRollupsExact();
             try (Connection blocker = p.db(); var st = blocker.createStatement()) {
                 // the hour rollups held, so the next refresh writes its minutes and then waits in its second statement
                 blocker.setAutoCommit(false);
@@ -75,7 +74,7 @@ class RollupsTest {
                         SELECT count(pg_terminate_backend(pid)) FROM pg_locks
                         WHERE NOT granted AND relation = 'metrics_rollup_hour'::regclass"""));
                 blocker.commit();
-                awaitExact(p);
+                p.awaitRollupsExact();
                 assertEquals(first.valid() + second.valid(), p.count("SELECT sum(readings) FROM metrics_rollup_hour"));
             }
         }
@@ -91,7 +90,7 @@ class RollupsTest {
             LoadGenerator.produce(p.load(10, 300).withSeed(2).withClock(n -> now.minus(2, ChronoUnit.DAYS).plusSeconds(n)));
             LoadGenerator.Summary live = LoadGenerator.produce(p.load(10, 200).withSeed(3).withShares(0, 0.5));
             p.awaitCaughtUp(CATCH_UP);
-            awaitExact(p);
+            p.awaitRollupsExact();
             String sixDaysAgo = "bucket < now() - INTERVAL '5 days'";
             long oldMinutes = p.count("SELECT count(*) FROM metrics_rollup_minute WHERE " + sixDaysAgo);
             long oldHours = p.count("SELECT count(*) FROM metrics_rollup_hour WHERE " + sixDaysAgo);
@@ -111,7 +110,7 @@ class RollupsTest {
                     p.count("SELECT count(*) FROM metrics WHERE timestamp < now() - INTERVAL '5 days'") == 0));
             assertEquals(oldMinutes, p.count("SELECT count(*) FROM metrics_rollup_minute WHERE " + sixDaysAgo));
             assertEquals(oldHours, p.count("SELECT count(*) FROM metrics_rollup_hour WHERE " + sixDaysAgo));
-            awaitExact(p);
+            p.awaitRollupsExact();
 
             // rollups kept 5 days, rejected records 7: the rollups of 6 days ago go, those of 2 days ago stay
             p.stopService();
@@ -123,7 +122,7 @@ class RollupsTest {
             Pipeline.await("rejected records older than 7 days deleted", Duration.ofSeconds(60), () -> Pipeline.safe(() ->
                     p.count("SELECT count(*) FROM rejected_events") == rejected - oldRejected));
             assertEquals(300 + live.valid(), p.count("SELECT sum(readings) FROM metrics_rollup_hour WHERE bucket >= now() - INTERVAL '5 days'"));
-            awaitExact(p);
+            p.awaitRollupsExact();
         }
     }
 
@@ -135,7 +134,7 @@ class RollupsTest {
             // 5 sensors, one reading each 9 s over 5 hours across midnight
             LoadGenerator.produce(p.load(5, 2_000).withClock(n -> start.plusSeconds(9 * n)));
             p.awaitCaughtUp(CATCH_UP);
-            awaitExact(p);
+            p.awaitRollupsExact();
             String range = "&from=2024-03-10T00:00:00Z&to=2024-03-12T00:00:00Z";
             for (String step : new String[] {"1m", "1h", "1d"}) {
                 var answer = p.get("/api/metrics/series?sensorId=sensor_1&step=" + step + range);
@@ -161,10 +160,5 @@ class RollupsTest {
                 assertEquals(400, answer.getKey(), bad + ": " + answer.getValue());
             }
         }
-    }
-
-    /** Until every minute and hour bucket with readings still stored equals a GROUP BY over them. */
-    private static void awaitExact(Pipeline p) throws InterruptedException {
-        Pipeline.await("rollups exact", EXACT, () -> Pipeline.safe(() -> p.rollupMismatches("minute") == 0 && p.rollupMismatches("hour") == 0));
     }
 }
