@@ -50,11 +50,6 @@ public class BatchCopy {
     private static final Comparator<BatchRow> KEY_ORDER = Comparator.comparing(BatchRow::eventTimeUs)
             .thenComparing(BatchRow::eventId);
 
-
-    /**
-     * Copies the batch's readings into processed_events and metrics when it can, and then sets the number of metrics
-     * rows as camel-sql would; returns false, having written nothing, when store-batch.sql must write the batch.
-     */
     /** processed_events' and metrics' columns, in the order rows are written, and the type each one's binary form is. */
     private static final Map<String, String> CLAIM_COLUMNS = ordered("event_id", "text", "sensor_id", "text",
             "kafka_partition", "integer", "kafka_offset", "bigint", "event_time", "timestamp with time zone");
@@ -74,6 +69,13 @@ public class BatchCopy {
         return java.util.Collections.unmodifiableMap(map);
     }
 
+    /** The one camel-sql uses, found as it finds it, once: the registry's only DataSource. */
+    private volatile DataSource dataSource;
+
+    /**
+     * Copies the batch's readings into processed_events and metrics when it can, and then sets the number of metrics
+     * rows as camel-sql would; returns false, having written nothing, when store-batch.sql must write the batch.
+     */
     public boolean copy(Exchange exchange) throws SQLException, IOException {
         @SuppressWarnings("unchecked")
         List<BatchRow> rows = exchange.getMessage().getBody(List.class);
@@ -90,8 +92,10 @@ public class BatchCopy {
             }
         }
 
-        // the one camel-sql uses, found as it finds it; DataSourceUtils hands out the transaction's connection
-        DataSource dataSource = exchange.getContext().getRegistry().mandatoryFindSingleByType(DataSource.class);
+        if (dataSource == null) {
+            dataSource = exchange.getContext().getRegistry().mandatoryFindSingleByType(DataSource.class);
+        }
+        // DataSourceUtils hands out the connection of the caller's transaction
         Connection connection = DataSourceUtils.getConnection(dataSource);
         try {
             if (!binaryFormsFit(connection, extras)) {

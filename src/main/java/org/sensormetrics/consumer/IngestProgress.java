@@ -86,7 +86,7 @@ public class IngestProgress extends AbstractHealthCheck {
 
     /** Inside the transaction, after the batch was written (BatchCopy or store-batch.sql): remember its counts until it commits. */
     public void batchStored(Exchange exchange) {
-        List<?> rows = exchange.getVariable("rows", List.class);
+        List<?> rows = exchange.getVariable("batchRows", List.class);
         Map<String, Long> rejects = rows.stream().map(r -> ((BatchRow) r).reasonCode())
                 .filter(code -> code != null)
                 .collect(Collectors.groupingBy(Function.identity(), Collectors.counting()));
