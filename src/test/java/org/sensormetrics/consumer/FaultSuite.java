@@ -216,14 +216,24 @@ public final class FaultSuite {
                 Pipeline.postgres().restart();
             }),
             // the statement timeout is the server's, so only the driver's socket timeout ends a wait on a server
-            // that has stopped answering: the batch in flight must fail and be rewound, not hang
+            // that has stopped answering: the batch in flight must fail and be rewound, not hang. The server freezes
+            // while a batch's COPY waits on it (for a lock this test holds), so that there is a batch in flight: between
+            // batches the next one's borrow validates the pool's idle connections one after another, each until the
+            // socket timeout, which can outlast the freeze and then succeed with nothing failed (CI saw that once).
             new Scenario("pg-freeze", 0, 0, 1, Map.of("DB_SOCKET_TIMEOUT_S", "5"), run -> {
                 run.sleep(2000, 3000);
-                Pipeline.postgres().freeze(true);
-                try {
-                    Thread.sleep(15_000);
-                } finally {
-                    Pipeline.postgres().freeze(false);
+                try (Connection lock = run.p.db(); var st = lock.createStatement()) {
+                    lock.setAutoCommit(false);
+                    st.execute("LOCK TABLE metrics IN SHARE MODE"); // writers wait, readers do not
+                    Pipeline.await("a batch's COPY waiting on the server", Duration.ofSeconds(30), () -> Pipeline.safe(() ->
+                            run.p.count("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE 'COPY metrics %'") > 0));
+                    Pipeline.postgres().freeze(true);
+                    try {
+                        Thread.sleep(15_000);
+                    } finally {
+                        Pipeline.postgres().freeze(false);
+                    }
+                    lock.commit();
                 }
                 Pipeline.await("a batch failed by the socket timeout", Duration.ofSeconds(30),
                         () -> Pipeline.safe(() -> ServiceProcess.rewinds(run.log(0)) > 0));
