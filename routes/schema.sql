@@ -81,6 +81,14 @@ BEGIN
       PRIMARY KEY (sensor_id, bucket)
     ) PARTITION BY RANGE (bucket);
     CREATE TABLE metrics_rollup_hour (LIKE metrics_rollup_minute INCLUDING ALL) PARTITION BY RANGE (bucket);
+    -- the same buckets over all sensors, for the all-sensors summary: a row per minute or hour, not one per sensor
+    CREATE TABLE metrics_rollup_minute_total (
+      bucket     TIMESTAMPTZ NOT NULL PRIMARY KEY,
+      readings   BIGINT      NOT NULL,
+      first_time TIMESTAMPTZ NOT NULL,
+      last_time  TIMESTAMPTZ NOT NULL
+    ) PARTITION BY RANGE (bucket);
+    CREATE TABLE metrics_rollup_hour_total (LIKE metrics_rollup_minute_total INCLUDING ALL) PARTITION BY RANGE (bucket);
     -- minutes whose readings changed since the last refresh: one row per minute per batch, no key (a key would
     -- make concurrent batches of one minute wait for each other)
     CREATE TABLE metrics_rollup_stale (minute TIMESTAMPTZ NOT NULL);

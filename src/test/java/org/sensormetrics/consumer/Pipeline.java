@@ -188,11 +188,19 @@ final class Pipeline implements AutoCloseable {
     }
 
     /**
-     * How many buckets of the rollups of this unit (minute, hour) differ from a GROUP BY over the readings still
-     * stored, in any column, or are missing: 0 when they are exact. Buckets whose readings are gone are not compared.
+     * How many buckets of the rollups of this unit (minute, hour), per sensor and over all sensors, differ from a
+     * GROUP BY over the readings still stored, in any column, or are missing: 0 when they are exact. Buckets whose
+     * readings are gone are not compared.
      */
     long rollupMismatches(String unit) throws SQLException {
         return count(("""
+                WITH raw AS (
+                  SELECT date_trunc('%1$s', timestamp, 'UTC') AS bucket, count(*) AS readings,
+                         min(timestamp) AS first_time, max(timestamp) AS last_time
+                  FROM metrics GROUP BY 1)
+                SELECT count(*) FROM raw LEFT JOIN metrics_rollup_%1$s_total t USING (bucket)
+                WHERE t.readings IS DISTINCT FROM raw.readings OR t.first_time <> raw.first_time
+                   OR t.last_time <> raw.last_time""").formatted(unit)) + count(("""
                 WITH raw AS (
                   SELECT sensor_id, date_trunc('%1$s', timestamp, 'UTC') AS bucket, count(*) AS readings, sum(value) AS value_sum,
                          min(value) AS value_min, max(value) AS value_max,

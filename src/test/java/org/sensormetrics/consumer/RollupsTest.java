@@ -45,7 +45,8 @@ class RollupsTest {
             // an upgraded database: the rollups did not exist when these readings were stored
             p.stopService();
             try (Connection c = p.db(); var st = c.createStatement()) {
-                st.execute("DROP TABLE metrics_rollup_minute, metrics_rollup_hour, metrics_rollup_stale, metrics_rollup_stale_hour");
+                st.execute("DROP TABLE metrics_rollup_minute, metrics_rollup_hour, metrics_rollup_minute_total, metrics_rollup_hour_total, "
+                        + "metrics_rollup_stale, metrics_rollup_stale_hour");
             }
             p.set("rollup.refresh-max-minutes", "500"); // several refreshes
             p.startService();
@@ -111,6 +112,8 @@ class RollupsTest {
             assertEquals(oldMinutes, p.count("SELECT count(*) FROM metrics_rollup_minute WHERE " + sixDaysAgo));
             assertEquals(oldHours, p.count("SELECT count(*) FROM metrics_rollup_hour WHERE " + sixDaysAgo));
             p.awaitRollupsExact();
+            // the summary still counts the readings of 6 days ago, from their rollups
+            assertEquals(600 + live.valid(), summary(p).get("total_events").asLong());
 
             // rollups kept 5 days, rejected records 7: the rollups of 6 days ago go, those of 2 days ago stay
             p.stopService();
@@ -123,7 +126,120 @@ class RollupsTest {
                     p.count("SELECT count(*) FROM rejected_events") == rejected - oldRejected));
             assertEquals(300 + live.valid(), p.count("SELECT sum(readings) FROM metrics_rollup_hour WHERE bucket >= now() - INTERVAL '5 days'"));
             p.awaitRollupsExact();
+
+            // rollups kept a day, readings 4: the readings of 2 days ago count as themselves in the summary
+            p.stopService();
+            p.set("rollup.retention-days", "1");
+            p.startService();
+            Pipeline.await("rollups of 2 days ago dropped", Duration.ofSeconds(60), () -> Pipeline.safe(() ->
+                    p.count("SELECT count(*) FROM metrics_rollup_hour_total WHERE bucket < now() - INTERVAL '1 day'") == 0));
+            assertEquals(300, p.count("SELECT count(*) FROM metrics WHERE timestamp < now() - INTERVAL '1 day'"));
+            assertEquals(300 + live.valid(), summary(p).get("total_events").asLong());
+            Instant twoDaysAgo = now.minus(2, ChronoUnit.DAYS);
+            assertSummariesEqualTheReadings(p, twoDaysAgo, now, "rollups expired before the readings");
         }
+    }
+
+    @Test
+    void summaryFromTheRollupsEqualsTheReadingsForAnyWindow() throws Exception {
+        try (Pipeline p = Pipeline.scenario("summary_rollups", 4)) {
+            p.startService();
+            Instant start = Instant.parse("2024-03-10T22:17:23.456789Z");
+            // 7 sensors, a reading each 1.3 s over 2.5 hours, across midnight
+            LoadGenerator.produce(p.load(7, 7_000).withClock(n -> start.plusMillis(1_300 * n)));
+            p.awaitCaughtUp(CATCH_UP);
+            p.awaitRollupsExact();
+            Instant end = start.plusMillis(1_300 * 7_000);
+            assertSummariesEqualTheReadings(p, start, end, "refreshed");
+            try (Connection blocker = p.db(); var st = blocker.createStatement()) {
+                // the refresh held in its second statement: the late readings' minutes stay marked stale meanwhile
+                blocker.setAutoCommit(false);
+                st.execute("LOCK TABLE metrics_rollup_hour IN SHARE MODE");
+                LoadGenerator.produce(p.load(7, 500).withSeed(2).withClock(n -> start.plusSeconds(17 * n)));
+                p.awaitCaughtUp(CATCH_UP);
+                assertTrue(p.count("SELECT count(*) FROM metrics_rollup_stale") > 0);
+                assertSummariesEqualTheReadings(p, start, end, "late readings not yet rolled up");
+                blocker.commit();
+            }
+            p.awaitRollupsExact();
+            assertSummariesEqualTheReadings(p, start, end, "late readings rolled up");
+        }
+    }
+
+    /**
+     * The summary API, for every sensor and for one, against count, min and max over the readings themselves: all
+     * time, and windows of every kind around [from, to] (part minutes, whole minutes and hours, bounds that are a
+     * reading's own timestamp, which the window includes).
+     */
+    private static void assertSummariesEqualTheReadings(Pipeline p, Instant from, Instant to, String when) throws Exception {
+        java.util.Random random = new java.util.Random(11);
+        java.util.List<Instant[]> windows = new java.util.ArrayList<>();
+        windows.add(new Instant[] {Instant.parse("0001-01-01T00:00:00Z"), Instant.parse("9999-12-31T23:59:59.999999Z")});
+        long span = Duration.between(from, to).toMillis();
+        java.util.List<Instant> stamps = new java.util.ArrayList<>();
+        try (Connection c = p.db(); var st = c.createStatement();
+             var rs = st.executeQuery("SELECT timestamp FROM metrics ORDER BY md5(event_id) LIMIT 10")) {
+            while (rs.next()) {
+                stamps.add(rs.getObject(1, java.time.OffsetDateTime.class).toInstant());
+            }
+        }
+        for (int i = 0; i < 40; i++) {
+            Instant a = from.minusMillis(span / 10).plusMillis((long) (random.nextDouble() * span * 1.2)).plusNanos(random.nextInt(1_000_000) * 1_000L);
+            Instant b = a.plusMillis((long) (random.nextDouble() * span / (1 + random.nextInt(20))));
+            switch (i % 5) {
+                case 1 -> a = a.truncatedTo(ChronoUnit.MINUTES);
+                case 2 -> {
+                    a = a.truncatedTo(ChronoUnit.HOURS);
+                    b = b.truncatedTo(ChronoUnit.HOURS).minusNanos(1_000);
+                }
+                case 3 -> {
+                    a = stamps.get(i % stamps.size());
+                    b = stamps.get((i + 1) % stamps.size());
+                }
+                case 4 -> b = a.plusSeconds(random.nextInt(90)); // within a minute or two
+                default -> { }
+            }
+            windows.add(a.isAfter(b) ? new Instant[] {b, a} : new Instant[] {a, b});
+        }
+        try (Connection c = p.db(); var expected = c.prepareStatement("""
+                SELECT count(*), min(timestamp), max(timestamp) FROM metrics
+                WHERE (? = '' OR sensor_id = ?) AND timestamp >= ? AND timestamp <= ?""")) {
+            for (String sensor : new String[] {"", "sensor_3"}) {
+                for (Instant[] w : windows) {
+                    expected.setString(1, sensor);
+                    expected.setString(2, sensor);
+                    expected.setObject(3, w[0].atOffset(java.time.ZoneOffset.UTC));
+                    expected.setObject(4, w[1].atOffset(java.time.ZoneOffset.UTC));
+                    String want;
+                    try (var rs = expected.executeQuery()) {
+                        rs.next();
+                        want = rs.getLong(1) + " " + instant(rs.getObject(2, java.time.OffsetDateTime.class))
+                                + " " + instant(rs.getObject(3, java.time.OffsetDateTime.class));
+                    }
+                    var json = summary(p, "?from=" + w[0] + "&to=" + w[1] + (sensor.isEmpty() ? "" : "&sensorId=" + sensor));
+                    String got = json.get("total_events").asLong() + " " + instant(json.get("from")) + " " + instant(json.get("to"));
+                    assertEquals(want, got, when + ", sensor '" + sensor + "', window " + w[0] + " to " + w[1]);
+                }
+            }
+        }
+    }
+
+    private static com.fasterxml.jackson.databind.JsonNode summary(Pipeline p) throws Exception {
+        return summary(p, "");
+    }
+
+    private static com.fasterxml.jackson.databind.JsonNode summary(Pipeline p, String query) throws Exception {
+        var answer = p.get("/api/metrics/summary" + query);
+        assertEquals(200, answer.getKey(), answer.getValue());
+        return new com.fasterxml.jackson.databind.ObjectMapper().readTree(answer.getValue());
+    }
+
+    private static Instant instant(java.time.OffsetDateTime time) {
+        return time == null ? null : time.toInstant();
+    }
+
+    private static Instant instant(com.fasterxml.jackson.databind.JsonNode time) {
+        return time.isNull() ? null : java.time.OffsetDateTime.parse(time.asText()).toInstant();
     }
 
     @Test
