@@ -48,6 +48,7 @@ public final class GrowthBenchmark {
         long dayEvery = Long.parseLong(env("GROWTH_DAY_EVERY", "0"));
         double retentionDays = Double.parseDouble(env("GROWTH_RETENTION_DAYS", "0"));
         String xmx = env("BENCH_XMX", "256m");
+        boolean rollups = !reference && !"false".equals(env("ROLLUPS_ENABLED", "true"));
         String[] pgSettings = {"shared_buffers=512MB", "max_wal_size=4GB", "synchronous_commit=on"};
 
         Pipeline.startOrUseServices(Path.of("target/growth-postgres"), pgMemory, pgSettings);
@@ -79,7 +80,7 @@ public final class GrowthBenchmark {
                         : String.format("; event times %,.0f a second, ending at the start", eventsPerSecond)));
         results.put("PostgreSQL", String.join(", ", pgSettings) + (pgMemory > 0 ? ", memory and page cache held to " + env("GROWTH_PG_MEMORY", "2g")
                 + " (cgroup v1)" : ", no memory limit"));
-        results.put("service", "java -Xmx" + xmx + " -jar, defaults");
+        results.put("service", "java -Xmx" + xmx + " -jar, defaults" + (rollups ? ", rollups on" : ", rollups off"));
 
         System.out.printf("Producing %,d events ...%n", events);
         System.out.println(LoadGenerator.produce(load));
@@ -126,6 +127,13 @@ public final class GrowthBenchmark {
                 }
                 Thread.sleep(200);
             }
+            if (rollups) {
+                long lagZero = System.nanoTime();
+                Pipeline.await("rollups caught up", java.time.Duration.ofHours(1),
+                        () -> Pipeline.safe(() -> p.count("SELECT count(*) FROM metrics_rollup_stale") == 0));
+                results.put("rollups", String.format("caught up %.0f s after lag 0 (ROLLUP_REFRESH_INTERVAL_MS=%s)",
+                        (System.nanoTime() - lagZero) / 1e9, env("ROLLUP_REFRESH_INTERVAL_MS", "60000")));
+            }
         } finally {
             service.stop();
         }
@@ -164,12 +172,21 @@ public final class GrowthBenchmark {
         boolean exact = kept == keptDistinct && claims == kept && kept + droppedEvents == events && p.lag() == 0;
         results.put("exactly once", exact + String.format(" (metrics %,d, distinct event ids %,d, processed_events %,d, dropped with their partitions %,d, lag %d)",
                 kept, keptDistinct, claims, droppedEvents, p.lag()));
+        if (rollups) {
+            long mismatches = p.rollupMismatches("minute") + p.rollupMismatches("hour");
+            exact &= mismatches == 0;
+            results.put("rollups exact", (mismatches == 0) + String.format(" (%,d minute and hour buckets per sensor and in total differ from a GROUP BY over the readings)", mismatches));
+            for (String table : List.of("metrics_rollup_minute", "metrics_rollup_hour", "metrics_rollup_minute_total", "metrics_rollup_hour_total")) {
+                results.put(table, String.format("%,d rows, %s MB with indexes", p.count("SELECT count(*) FROM " + table),
+                        mb(p.count("SELECT sum(pg_total_relation_size(relid)) FROM pg_partition_tree('" + table + "')"))));
+            }
+        }
         if (reference && "true".equals(env("GROWTH_MIGRATE", "false"))) {
             results.put("migration to partitioned", migrate(p));
         }
         System.out.println();
         results.forEach((k, v) -> System.out.printf("| %-26s | %s |%n", k, v));
-        printPlans(p);
+        printPlans(p, rollups);
         p.stopService();
         System.exit(exact ? 0 : 1);
     }
@@ -227,7 +244,7 @@ public final class GrowthBenchmark {
                 rows / seconds, p.count("SELECT count(*) FROM metrics"));
     }
 
-    private static void printPlans(Pipeline p) throws Exception {
+    private static void printPlans(Pipeline p, boolean rollups) throws Exception {
         String sensor = "sensor_42";
         String newest;
         try (Connection c = p.db(); var st = c.createStatement(); ResultSet rs = st.executeQuery("SELECT max(timestamp)::text FROM metrics")) {
@@ -235,16 +252,27 @@ public final class GrowthBenchmark {
             newest = "TIMESTAMPTZ '" + rs.getString(1) + "'";
         }
         // the read API's own statements, with the parameters a dashboard sends
-        record Query(String title, String file, String sensorId, String from) {
+        record Query(String title, String file, String sensorId, String from, String to) {
+            Query(String title, String file, String sensorId, String from) {
+                this(title, file, sensorId, from, "'infinity'");
+            }
         }
-        List<Query> queries = List.of(
+        String summary = rollups ? "metrics-summary-from-rollups.sql" : "metrics-summary.sql";
+        List<Query> queries = new ArrayList<>(List.of(
                 new Query("one sensor's newest 100 readings of the last day (GET /api/metrics?sensorId=)", "list-metrics.sql", sensor, newest + " - INTERVAL '1 day'"),
-                new Query("one sensor's summary of the last day (GET /api/metrics/summary?sensorId=)", "metrics-summary.sql", sensor, newest + " - INTERVAL '1 day'"),
-                new Query("all sensors' summary of the last minute (GET /api/metrics/summary)", "metrics-summary.sql", "", newest + " - INTERVAL '1 minute'"));
+                new Query("one sensor's summary of the last day (GET /api/metrics/summary?sensorId=)", summary, sensor, newest + " - INTERVAL '1 day'"),
+                new Query("all sensors' summary of the last minute (GET /api/metrics/summary)", summary, "", newest + " - INTERVAL '1 minute'")));
+        if (rollups) {
+            // a week's bounds as a dashboard sends them, at whole seconds
+            String weekAgo = "date_trunc('second', " + newest + " - INTERVAL '7 days')";
+            queries.add(new Query("one sensor's 7 days at 1-minute steps (GET /api/metrics/series?step=1m)", "metrics-series.sql", sensor, weekAgo, newest));
+            queries.add(new Query("all sensors' summary of 7 days (GET /api/metrics/summary?from=&to=)", summary, "", weekAgo, newest));
+            queries.add(new Query("all sensors' summary of all time (GET /api/metrics/summary)", summary, "", "'-infinity'"));
+        }
         for (Query q : queries) {
             String sql = Files.readString(Path.of("routes", q.file())).replaceAll("(?m)^--.*$", "")
-                    .replace(":#sensorId", "'" + q.sensorId() + "'").replace(":#from", q.from())
-                    .replace(":#to", "'infinity'").replace(":#limit", "100").replace(":#offset", "0");
+                    .replace(":#sensorId", "'" + q.sensorId() + "'").replace(":#from", q.from()).replace(":#step", "'1m'")
+                    .replace(":#to", q.to()).replace(":#limit", "100").replace(":#offset", "0");
             System.out.println();
             System.out.println("EXPLAIN (ANALYZE, BUFFERS) " + q.title() + ":");
             try (Connection c = p.db(); var st = c.createStatement(); ResultSet rs = st.executeQuery("EXPLAIN (ANALYZE, BUFFERS) " + sql)) {

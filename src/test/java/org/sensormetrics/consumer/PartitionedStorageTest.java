@@ -153,7 +153,7 @@ class PartitionedStorageTest {
             p.stopService();
 
             p.migrateToPartitionedLayout();
-            assertEquals(4, p.count("SELECT count(*) FROM pg_partitioned_table"), "metrics, processed_events and the two rollups");
+            assertEquals(6, p.count("SELECT count(*) FROM pg_partitioned_table"), "metrics, processed_events and the four rollups");
             p.assertExactlyOnce(before.valid());
             assertEquals(maxId, p.count("SELECT max(id) FROM metrics"), "metrics.id kept");
 
