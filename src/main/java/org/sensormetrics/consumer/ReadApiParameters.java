@@ -81,9 +81,10 @@ public class ReadApiParameters {
             throw new InvalidQueryParameter("step", "must be one of " + STEPS.keySet() + ", got '" + abbreviate(String.valueOf(step)) + "'");
         }
         OffsetDateTime to = given(message, "to") ? (OffsetDateTime) query.get("to") : OffsetDateTime.now(ZoneOffset.UTC);
-        OffsetDateTime from = given(message, "from") ? (OffsetDateTime) query.get("from") : to.minus(length.multipliedBy(maxSeriesPoints));
-        from = floor(from, length);
         to = to.equals(floor(to, length)) ? to : floor(to, length).plus(length);
+        // widened first, so that the default range is maxSeriesPoints steps, not one more
+        OffsetDateTime from = given(message, "from") ? floor((OffsetDateTime) query.get("from"), length)
+                : to.minus(length.multipliedBy(maxSeriesPoints));
         if (!from.isBefore(to)) {
             throw new InvalidQueryParameter("from", "must be before to");
         }

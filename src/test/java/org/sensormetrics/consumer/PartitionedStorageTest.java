@@ -150,6 +150,12 @@ class PartitionedStorageTest {
             p.assertExactlyOnce(before.valid());
             assertEquals(0, p.count("SELECT count(*) FROM pg_partitioned_table"), "the reference tables are left as they are");
             long maxId = p.count("SELECT max(id) FROM metrics");
+            // no rollups on this layout: the summary counts the readings, and series say why there are none
+            var summary = p.get("/api/metrics/summary");
+            assertEquals(before.valid(), new com.fasterxml.jackson.databind.ObjectMapper().readTree(summary.getValue()).get("total_events").asLong());
+            var series = p.get("/api/metrics/series?sensorId=sensor_1&step=1h");
+            assertEquals(404, series.getKey(), series.getValue());
+            assertTrue(series.getValue().contains("ROLLUPS_ENABLED=true and the partitioned layout"), series.getValue());
             p.stopService();
 
             p.migrateToPartitionedLayout();

@@ -163,6 +163,16 @@ class RollupsTest {
             }
             p.awaitRollupsExact();
             assertSummariesEqualTheReadings(p, start, end, "late readings rolled up");
+
+            // rollups off: readings stored now are not rolled up, so the summary counts the readings themselves
+            p.stopService();
+            p.set("rollup.enabled", "false");
+            p.startService();
+            LoadGenerator.produce(p.load(7, 300).withSeed(4).withClock(n -> start.plusSeconds(29 * n)));
+            p.awaitCaughtUp(CATCH_UP);
+            assertSummariesEqualTheReadings(p, start, end, "rollups off");
+            var series = p.get("/api/metrics/series?sensorId=sensor_3&step=1m");
+            assertEquals(404, series.getKey(), series.getValue());
         }
     }
 
@@ -253,6 +263,8 @@ class RollupsTest {
             p.awaitRollupsExact();
             String range = "&from=2024-03-10T00:00:00Z&to=2024-03-12T00:00:00Z";
             for (String step : new String[] {"1m", "1h", "1d"}) {
+                var byDefault = p.get("/api/metrics/series?sensorId=sensor_1&step=" + step); // the last 20,160 steps
+                assertEquals(200, byDefault.getKey(), byDefault.getValue());
                 var answer = p.get("/api/metrics/series?sensorId=sensor_1&step=" + step + range);
                 assertEquals(200, answer.getKey(), answer.getValue());
                 var json = new com.fasterxml.jackson.databind.ObjectMapper().readTree(answer.getValue());
