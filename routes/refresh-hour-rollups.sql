@@ -9,8 +9,8 @@ summed AS (
   INSERT INTO metrics_rollup_hour AS r (sensor_id, bucket, readings, value_sum, value_min, value_max,
                                         first_time, first_value, last_time, last_value)
   SELECT m.sensor_id, h.hour, sum(m.readings), sum(m.value_sum), min(m.value_min), max(m.value_max),
-         min(m.first_time), (array_agg(m.first_value ORDER BY m.bucket))[1],
-         max(m.last_time), (array_agg(m.last_value ORDER BY m.bucket DESC))[1]
+         min(m.first_time), ((min(ARRAY[(m.bucket, 0, m.first_value)::sensor_metrics_reading]))[1]).value,
+         max(m.last_time), ((max(ARRAY[(m.bucket, 0, m.last_value)::sensor_metrics_reading]))[1]).value
   FROM (SELECT DISTINCT sensor_id, hour FROM picked) h
   JOIN metrics_rollup_minute m ON m.sensor_id = h.sensor_id AND m.bucket >= h.hour AND m.bucket < h.hour + INTERVAL '1 hour'
   GROUP BY m.sensor_id, h.hour

@@ -20,9 +20,11 @@ cleared AS (
 counted AS (
   INSERT INTO metrics_rollup_minute AS r (sensor_id, bucket, readings, value_sum, value_min, value_max,
                                           first_time, first_value, last_time, last_value)
+  -- first and last as min and max of (time, id, value): array_agg(value ORDER BY ...) sorted each bucket apart,
+  -- a third of the recount's time (docs/decisions.md 22)
   SELECT m.sensor_id, p.minute, count(*), sum(m.value), min(m.value), max(m.value),
-         min(m.timestamp), (array_agg(m.value ORDER BY m.timestamp, m.id))[1],
-         max(m.timestamp), (array_agg(m.value ORDER BY m.timestamp DESC, m.id DESC))[1]
+         min(m.timestamp), ((min(ARRAY[(m.timestamp, m.id, m.value)::sensor_metrics_reading]))[1]).value,
+         max(m.timestamp), ((max(ARRAY[(m.timestamp, m.id, m.value)::sensor_metrics_reading]))[1]).value
   FROM picked p
   JOIN metrics m ON m.timestamp >= p.minute AND m.timestamp < p.minute + INTERVAL '1 minute'
   GROUP BY m.sensor_id, p.minute

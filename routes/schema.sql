@@ -58,6 +58,16 @@ CREATE TABLE IF NOT EXISTS rejected_events (
 );
 CREATE INDEX IF NOT EXISTS idx_rejected_events_rejected_at ON rejected_events (rejected_at);
 
+-- A reading as the rollups order them, by time and then id: min and max over one-element arrays of it pick a
+-- bucket's first and last reading without sorting each bucket (routes/refresh-minute-rollups.sql).
+DO $$
+BEGIN
+  IF to_regtype('sensor_metrics_reading') IS NULL THEN
+    CREATE TYPE sensor_metrics_reading AS (time TIMESTAMPTZ, id BIGINT, value DOUBLE PRECISION);
+  END IF;
+END
+$$;
+
 -- Rollups of the readings per sensor per minute and per hour (routes/refresh-rollups.camel.yaml), partitioned by
 -- bucket like metrics and kept by their own retention (ROLLUP_RETENTION_DAYS): a bucket outlives its raw rows.
 -- first and last are the readings with the earliest and latest timestamp, the lower metrics.id on a tie (the

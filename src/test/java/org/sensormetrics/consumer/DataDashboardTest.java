@@ -32,9 +32,7 @@ class DataDashboardTest {
         try (Pipeline p = Pipeline.scenario("data_dashboard", 2)) {
             p.startService();
             Instant start = Instant.parse("2024-05-01T00:00:00Z");
-            LoadGenerator.produce(p.load(20, 3_000).withClock(n -> start.plusSeconds(20 * n)));
-            p.awaitCaughtUp(Duration.ofMinutes(3));
-            p.awaitRollupsExact();
+            p.storeAndRollUp(p.load(20, 3_000).withClock(n -> start.plusSeconds(20 * n)));
 
             JsonNode dashboard = new ObjectMapper().readTree(DASHBOARD.toFile());
             List<String> queries = new ArrayList<>();

@@ -183,6 +183,14 @@ final class Pipeline implements AutoCloseable {
     }
 
     /** Until every minute and hour rollup with readings still stored equals a GROUP BY over them (a minute at most). */
+    /** Produces the load, then waits until the service has stored all of it and its rollups are exact. */
+    LoadGenerator.Summary storeAndRollUp(LoadGenerator.Options load) throws Exception {
+        LoadGenerator.Summary sent = LoadGenerator.produce(load);
+        awaitCaughtUp(Duration.ofMinutes(3));
+        awaitRollupsExact();
+        return sent;
+    }
+
     void awaitRollupsExact() throws InterruptedException {
         await("rollups exact", Duration.ofMinutes(1), () -> safe(() -> rollupMismatches("minute") == 0 && rollupMismatches("hour") == 0));
     }

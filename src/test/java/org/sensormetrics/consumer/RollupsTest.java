@@ -146,9 +146,7 @@ class RollupsTest {
             p.startService();
             Instant start = Instant.parse("2024-03-10T22:17:23.456789Z");
             // 7 sensors, a reading each 1.3 s over 2.5 hours, across midnight
-            LoadGenerator.produce(p.load(7, 7_000).withClock(n -> start.plusMillis(1_300 * n)));
-            p.awaitCaughtUp(CATCH_UP);
-            p.awaitRollupsExact();
+            p.storeAndRollUp(p.load(7, 7_000).withClock(n -> start.plusMillis(1_300 * n)));
             Instant end = start.plusMillis(1_300 * 7_000);
             assertSummariesEqualTheReadings(p, start, end, "refreshed");
             try (Connection blocker = p.db(); var st = blocker.createStatement()) {
@@ -258,9 +256,7 @@ class RollupsTest {
             p.startService();
             Instant start = Instant.parse("2024-03-10T22:00:00Z");
             // 5 sensors, one reading each 9 s over 5 hours across midnight
-            LoadGenerator.produce(p.load(5, 2_000).withClock(n -> start.plusSeconds(9 * n)));
-            p.awaitCaughtUp(CATCH_UP);
-            p.awaitRollupsExact();
+            p.storeAndRollUp(p.load(5, 2_000).withClock(n -> start.plusSeconds(9 * n)));
             String range = "&from=2024-03-10T00:00:00Z&to=2024-03-12T00:00:00Z";
             for (String step : new String[] {"1m", "1h", "1d"}) {
                 var byDefault = p.get("/api/metrics/series?sensorId=sensor_1&step=" + step); // the last 20,160 steps
