@@ -105,6 +105,8 @@ BEGIN
     CREATE INDEX idx_metrics_rollup_stale_minute ON metrics_rollup_stale (minute);
     -- each sensor's hours whose minutes the refresh has just rewritten, within its own transaction
     CREATE TABLE metrics_rollup_stale_hour (sensor_id VARCHAR(255) NOT NULL, hour TIMESTAMPTZ NOT NULL);
+    -- since when a service has run with rollups off and not marked what it stored (pause-rollups.sql)
+    CREATE TABLE metrics_rollup_paused (since TIMESTAMPTZ NOT NULL);
     IF to_regclass('metrics') IS NOT NULL THEN
       INSERT INTO metrics_rollup_stale (minute) SELECT DISTINCT date_trunc('minute', timestamp, 'UTC') FROM metrics;
     END IF;

@@ -46,7 +46,7 @@ class RollupsTest {
             p.stopService();
             try (Connection c = p.db(); var st = c.createStatement()) {
                 st.execute("DROP TABLE metrics_rollup_minute, metrics_rollup_hour, metrics_rollup_minute_total, metrics_rollup_hour_total, "
-                        + "metrics_rollup_stale, metrics_rollup_stale_hour");
+                        + "metrics_rollup_stale, metrics_rollup_stale_hour, metrics_rollup_paused");
             }
             p.set("rollup.refresh-max-minutes", "500"); // several refreshes
             p.startService();
@@ -171,6 +171,13 @@ class RollupsTest {
             assertSummariesEqualTheReadings(p, start, end, "rollups off");
             var series = p.get("/api/metrics/series?sensorId=sensor_3&step=1m");
             assertEquals(404, series.getKey(), series.getValue());
+
+            // and on again: the minutes stored meanwhile are rolled up too
+            p.stopService();
+            p.set("rollup.enabled", "true");
+            p.startService();
+            p.awaitRollupsExact();
+            assertSummariesEqualTheReadings(p, start, end, "rollups on again");
         }
     }
 

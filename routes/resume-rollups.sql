@@ -1,0 +1,9 @@
+-- At the start of a service with rollups on, partitioned layout: if a service ran with them off
+-- (pause-rollups.sql), every minute of a reading stored since then is marked, so that the refresh rolls it up.
+-- That reads the whole of metrics once (created_at has no index); nothing at all when rollups were never off.
+WITH resumed AS (
+  DELETE FROM metrics_rollup_paused RETURNING since
+)
+INSERT INTO metrics_rollup_stale (minute)
+SELECT DISTINCT date_trunc('minute', m.timestamp, 'UTC') FROM metrics m
+WHERE EXISTS (SELECT 1 FROM resumed) AND m.created_at >= (SELECT min(since) FROM resumed)
