@@ -11,17 +11,6 @@
 --
 -- No character in this file may be a hash or a question mark: camel-sql would take them for parameters.
 
--- processed_events: the idempotency claim, as the seed describes it, plus the event time it is keyed by
-CREATE TABLE IF NOT EXISTS processed_events (
-  event_id        VARCHAR(255) NOT NULL,
-  sensor_id       VARCHAR(255) NOT NULL,
-  processed_at    TIMESTAMPTZ  NOT NULL DEFAULT NOW(),
-  kafka_partition INTEGER,
-  kafka_offset    BIGINT,
-  event_time      TIMESTAMPTZ  NOT NULL,
-  PRIMARY KEY (event_time, event_id)
-) PARTITION BY RANGE (event_time);
-
 -- metrics.id keeps its meaning (a number that follows each sensor's Kafka order) but is no longer the primary
 -- key: a unique key on a partitioned table must contain the event time. The sequence is created on its own
 -- so that a migrated database continues the numbers it had.
@@ -33,14 +22,48 @@ CREATE TABLE IF NOT EXISTS metrics (
   timestamp  TIMESTAMPTZ      NOT NULL,
   value      DOUBLE PRECISION NOT NULL,
   created_at TIMESTAMPTZ      NOT NULL DEFAULT NOW(),
+  kafka_partition INTEGER,
+  kafka_offset    BIGINT,
   PRIMARY KEY (timestamp, event_id)
 ) PARTITION BY RANGE (timestamp);
 ALTER SEQUENCE metrics_id_seq OWNED BY metrics.id;
+
 -- One sensor's readings newest first (GET /api/metrics, read backwards). The primary key serves time ranges across
 -- sensors; the reference schema's metrics(sensor_id) and metrics(timestamp) would only repeat these two. Each
 -- sensor's new readings go to one place in it (the end of the sensor's range), so its hot pages are one per sensor.
 -- Ascending or descending made no difference measured (3,459 and 3,460 MB at 50,000,000 rows, docs/decisions.md 13).
 CREATE INDEX IF NOT EXISTS idx_metrics_sensor_timestamp ON metrics (sensor_id, timestamp);
+
+-- processed_events: the idempotency claim, as the seed describes it, plus the event time it is keyed by. A view of
+-- metrics, whose primary key is the claim: a table of its own repeated every event's id, sensor and time in a second
+-- heap and a second index of the same key, 39% of the bytes stored and of the WAL written per event
+-- (docs/decisions.md 23). processed_at is the metric's created_at, which the seed's separate row got from the same
+-- transaction's NOW().
+-- A database made before kept its processed_events table: it is renamed processed_events_legacy, still dropped
+-- partition by partition by retention, and the view shows its rows for the metrics stored before (the ones
+-- without Kafka coordinates of their own) and metrics' own for the rest.
+DO $$
+BEGIN
+  IF (SELECT relkind FROM pg_class WHERE oid = to_regclass('processed_events')) = 'p' THEN
+    ALTER TABLE metrics ADD COLUMN IF NOT EXISTS kafka_partition INTEGER, ADD COLUMN IF NOT EXISTS kafka_offset BIGINT;
+    ALTER TABLE processed_events RENAME TO processed_events_legacy;
+  END IF;
+  IF (SELECT relkind FROM pg_class WHERE oid = to_regclass('processed_events')) = 'r' THEN
+    RETURN; -- the reference schema's table, until the database is migrated
+  ELSIF to_regclass('processed_events_legacy') IS NULL THEN
+    CREATE OR REPLACE VIEW processed_events AS
+      SELECT event_id, sensor_id, created_at AS processed_at, kafka_partition, kafka_offset, timestamp AS event_time
+      FROM metrics;
+  ELSE
+    CREATE OR REPLACE VIEW processed_events AS
+      SELECT event_id, sensor_id, created_at AS processed_at, kafka_partition, kafka_offset, timestamp AS event_time
+      FROM metrics WHERE kafka_offset IS NOT NULL
+      UNION ALL
+      SELECT event_id, sensor_id, processed_at, kafka_partition, kafka_offset, event_time
+      FROM processed_events_legacy;
+  END IF;
+END
+$$;
 
 -- Records that broke the contract, kept with their Kafka coordinates so an operator can fix and replay them.
 -- One row per topic/partition/offset: a redelivered batch cannot record the same record twice.
@@ -200,10 +223,10 @@ BEGIN
 END
 $$;
 
--- The readings' tables: metrics first, processed_events beside it.
+-- The readings' table.
 CREATE OR REPLACE FUNCTION sensor_metrics_create_partitions(event_hours bigint[], part_interval interval)
 RETURNS integer LANGUAGE sql AS $$
-  SELECT sensor_metrics_create_partitions_of(ARRAY['metrics', 'processed_events'], event_hours, part_interval)
+  SELECT sensor_metrics_create_partitions_of(ARRAY['metrics'], event_hours, part_interval)
 $$;
 
 -- Drops the partitions of the parents that hold nothing newer than cutoff, whole (no DELETE, no VACUUM debt), and
@@ -236,8 +259,10 @@ BEGIN
 END
 $$;
 
--- The readings' tables, in the order the batch statement locks them.
+-- The readings' table, and the processed_events table of a database made before (no batch writes it any more).
 CREATE OR REPLACE FUNCTION sensor_metrics_drop_partitions(cutoff timestamptz, lock_wait interval)
 RETURNS text LANGUAGE sql AS $$
-  SELECT sensor_metrics_drop_partitions_of(ARRAY['processed_events', 'metrics'], cutoff, lock_wait)
+  SELECT sensor_metrics_drop_partitions_of(
+    ARRAY(SELECT t FROM unnest(ARRAY['processed_events_legacy', 'metrics']) AS t WHERE to_regclass(t) IS NOT NULL),
+    cutoff, lock_wait)
 $$;

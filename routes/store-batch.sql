@@ -2,20 +2,18 @@
 -- rejected records' apart), so the whole batch costs one round trip. Inside the caller's transaction:
 --   * rejected records go to rejected_events (once per topic/partition/offset);
 --   * of the valid ones, the first occurrence of each event_id in the batch is kept;
---   * each kept event gets its processed_events row and its metrics row, both keyed by (event time, event_id)
---     and ON CONFLICT DO NOTHING: the two rows are only ever written together, so an event stored by an
---     earlier batch (or a concurrent consumer) is skipped in both. The statement's row count is the number of
---     new metrics rows.
---   * metrics rows are inserted in partition/offset order, so metrics.id follows each sensor's order.
--- processed_events is written first and in key order: two consumers meeting on the same events wait for each
--- other there, in one order, and never deadlock; in key order the rows also reach each index page together.
+--   * each kept event gets its metrics row, keyed by (event time, event_id) and ON CONFLICT DO NOTHING, which is
+--     the idempotency claim (processed_events is a view of metrics): an event stored by an earlier batch (or a
+--     concurrent consumer) is skipped. The statement's row count is the number of new metrics rows.
+--   * metrics.id is drawn in partition/offset order, so it follows each sensor's order; the rows are inserted in
+--     key order: two consumers meeting on the same events wait for each other in one order and never deadlock,
+--     and the rows reach each index page together.
 -- Every row's partition exists: create-partitions.sql ran for this batch's event times just before.
--- (A JOIN between the CTEs made the planner pick a nested loop: 2,000 x 2,000 comparisons, 10x slower.)
 -- The time is whole seconds plus microseconds: one product of microseconds and an interval is computed in
 -- floating point and lost microseconds beyond 285 years from 1970 (9999-12-31T23:59:59.999999Z became year 10000).
 -- Typed arrays, not one JSON array of row objects: the statement cost PostgreSQL a quarter less (docs/decisions.md 19).
 -- A contract column beyond the core four is one more array here and one more column below, for example
--- CAST(:#unit AS text[]) after the value array, unit after value in the column list, and in the metrics insert.
+-- CAST(:#unit AS text[]) after the value array, unit after value in the column lists.
 WITH rejected AS (
   INSERT INTO rejected_events (kafka_topic, kafka_partition, kafka_offset, record_key, payload, payload_encoding, reason)
   SELECT *
@@ -36,18 +34,14 @@ first_seen AS (
   FROM batch
   ORDER BY event_id, kafka_partition, kafka_offset
 ),
-claimed AS (
-  INSERT INTO processed_events (event_id, sensor_id, kafka_partition, kafka_offset, event_time)
-  SELECT event_id, sensor_id, kafka_partition, kafka_offset, event_time
+-- metrics.id in Kafka order (nextval is evaluated after the sort), the rows in key order below
+numbered AS (
+  SELECT *, nextval('metrics_id_seq') AS id
   FROM first_seen
-  ORDER BY event_time, event_id
-  ON CONFLICT (event_time, event_id) DO NOTHING
-  RETURNING 1
+  ORDER BY kafka_partition, kafka_offset
 )
-INSERT INTO metrics (sensor_id, event_id, timestamp, value)
-SELECT sensor_id, event_id, event_time, value
-FROM first_seen
--- reading claimed first makes PostgreSQL finish the processed_events insert before this one starts
-WHERE (SELECT count(*) FROM claimed) >= 0
-ORDER BY kafka_partition, kafka_offset
+INSERT INTO metrics (id, sensor_id, event_id, timestamp, value, kafka_partition, kafka_offset)
+SELECT id, sensor_id, event_id, event_time, value, kafka_partition, kafka_offset
+FROM numbered
+ORDER BY event_time, event_id
 ON CONFLICT (timestamp, event_id) DO NOTHING

@@ -35,10 +35,12 @@ import org.springframework.jdbc.datasource.DataSourceUtils;
  *
  * <p>It writes on the connection of the caller's transaction, inside a savepoint. Anything else (a rejected record,
  * an event_id twice in the batch) is left to store-batch.sql, and so is a batch whose COPY meets a key already
- * stored (a redelivery after a crash, or another consumer during a rebalance): the unique key stops the COPY, the
- * savepoint is rolled back, and the statement, which skips stored events, writes the batch in the same transaction.
- * PostgreSQL's COPY has no Camel component: hence Java. The tables' columns are the batch statement's, and a
- * contract column beyond the core four is the metrics column of the same name, as in store-batch.sql.
+ * stored (a redelivery after a crash, or another consumer during a rebalance): the primary key, which is the
+ * idempotency claim, stops the COPY, the savepoint is rolled back, and the statement, which skips stored events,
+ * writes the batch in the same transaction. As in the statement, metrics.id is drawn in Kafka order and the rows go
+ * in key order, so two consumers meeting on the same events wait for each other in one order.
+ * PostgreSQL's COPY has no Camel component: hence Java. The columns are the batch statement's, and a contract
+ * column beyond the core four is the metrics column of the same name, as in store-batch.sql.
  */
 public class BatchCopy {
 
@@ -46,20 +48,22 @@ public class BatchCopy {
     private static final String UNIQUE_VIOLATION = "23505";
     private static final Comparator<BatchRow> KAFKA_ORDER = Comparator.comparing(BatchRow::kafkaPartition)
             .thenComparing(BatchRow::kafkaOffset);
-    /** Key order, the statement's too: two consumers meeting on the same events wait for each other in one order. */
-    private static final Comparator<BatchRow> KEY_ORDER = Comparator.comparing(BatchRow::eventTimeUs)
-            .thenComparing(BatchRow::eventId);
+    private static final Comparator<Numbered> KEY_ORDER = Comparator.comparing((Numbered n) -> n.row().eventTimeUs())
+            .thenComparing(n -> n.row().eventId());
 
-    /** processed_events' and metrics' columns, in the order rows are written, and the type each one's binary form is. */
-    private static final Map<String, String> CLAIM_COLUMNS = ordered("event_id", "text", "sensor_id", "text",
-            "kafka_partition", "integer", "kafka_offset", "bigint", "event_time", "timestamp with time zone");
-    private static final Map<String, String> METRICS_COLUMNS = ordered("sensor_id", "text", "event_id", "text",
-            "timestamp", "timestamp with time zone", "value", "double precision");
+    /** metrics' columns, in the order rows are written, and the type each one's binary form is. */
+    private static final Map<String, String> METRICS_COLUMNS = ordered("id", "bigint", "sensor_id", "text", "event_id", "text",
+            "timestamp", "timestamp with time zone", "value", "double precision", "kafka_partition", "integer",
+            "kafka_offset", "bigint");
     private static final Map<Class<?>, String> SQL_TYPE_OF = Map.of(Double.class, "double precision", Long.class, "bigint",
             Boolean.class, "boolean", String.class, "text");
 
     /** By the contract columns a batch has values for (and their Java types): whether COPY may write it. */
     private final Map<Map<String, Class<?>>, Boolean> fits = new ConcurrentHashMap<>();
+
+    /** A reading and the metrics.id it gets. */
+    private record Numbered(long id, BatchRow row) {
+    }
 
     private static Map<String, String> ordered(String... columnsAndTypes) {
         Map<String, String> map = new LinkedHashMap<>();
@@ -73,7 +77,7 @@ public class BatchCopy {
     private volatile DataSource dataSource;
 
     /**
-     * Copies the batch's readings into processed_events and metrics when it can, and then sets the number of metrics
+     * Copies the batch's readings into metrics when it can, and then sets the number of metrics
      * rows as camel-sql would; returns false, having written nothing, when store-batch.sql must write the batch.
      */
     public boolean copy(Exchange exchange) throws SQLException, IOException {
@@ -101,14 +105,12 @@ public class BatchCopy {
             if (!binaryFormsFit(connection, extras)) {
                 return false;
             }
-            CopyBinary metrics = metricsRows(readings, extras.keySet());
-            readings.sort(KEY_ORDER);
-            CopyBinary claims = processedEventsRows(readings);
+            List<Numbered> numbered = numbered(connection, readings);
+            numbered.sort(KEY_ORDER);
+            CopyBinary metrics = metricsRows(numbered, extras.keySet());
             var copy = connection.unwrap(PGConnection.class).getCopyAPI();
             Savepoint savepoint = connection.setSavepoint();
             try {
-                copy.copyIn("COPY processed_events (" + String.join(", ", CLAIM_COLUMNS.keySet()) + ") FROM STDIN (FORMAT binary)",
-                        claims.stream());
                 long stored = copy.copyIn("COPY metrics (" + String.join(", ", METRICS_COLUMNS.keySet())
                         + (extras.isEmpty() ? "" : ", " + String.join(", ", extras.keySet())) + ") FROM STDIN (FORMAT binary)", metrics.stream());
                 connection.releaseSavepoint(savepoint);
@@ -141,7 +143,7 @@ public class BatchCopy {
         try (var st = connection.prepareStatement("""
                 SELECT c.relname || '.' || a.attname, format_type(a.atttypid, NULL)
                 FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid
-                WHERE a.attrelid IN (CAST(to_regclass('metrics') AS oid), CAST(to_regclass('processed_events') AS oid))
+                WHERE a.attrelid = CAST(to_regclass('metrics') AS oid)
                   AND a.attnum > 0 AND NOT a.attisdropped""");
              var rs = st.executeQuery()) {
             while (rs.next()) {
@@ -149,7 +151,6 @@ public class BatchCopy {
             }
         }
         Map<String, String> wanted = new LinkedHashMap<>();
-        CLAIM_COLUMNS.forEach((column, type) -> wanted.put("processed_events." + column, type));
         METRICS_COLUMNS.forEach((column, type) -> wanted.put("metrics." + column, type));
         extras.forEach((column, javaType) -> wanted.put("metrics." + column, SQL_TYPE_OF.getOrDefault(javaType, "text")));
         List<String> misfits = new ArrayList<>();
@@ -177,18 +178,29 @@ public class BatchCopy {
         return true;
     }
 
-    private static CopyBinary processedEventsRows(List<BatchRow> readings) {
-        CopyBinary out = new CopyBinary(readings.size() * 100);
-        for (BatchRow r : readings) {
-            out.row(5).text(r.eventId()).text(r.sensorId()).int4(r.kafkaPartition()).int8(r.kafkaOffset()).timestamp(r.eventTimeUs());
+    /** The readings, in Kafka order, each with an id from metrics_id_seq: the sequence's next values, in one round trip. */
+    private static List<Numbered> numbered(Connection connection, List<BatchRow> readings) throws SQLException {
+        List<Numbered> numbered = new ArrayList<>(readings.size());
+        try (var st = connection.prepareStatement("SELECT nextval('metrics_id_seq') FROM generate_series(1, ?) ORDER BY 1")) {
+            st.setInt(1, readings.size());
+            try (var rs = st.executeQuery()) {
+                for (BatchRow r : readings) {
+                    if (!rs.next()) {
+                        throw new SQLException("metrics_id_seq gave fewer ids than the batch has readings");
+                    }
+                    numbered.add(new Numbered(rs.getLong(1), r));
+                }
+            }
         }
-        return out.end();
+        return numbered;
     }
 
-    private static CopyBinary metricsRows(List<BatchRow> readings, Set<String> extras) {
-        CopyBinary out = new CopyBinary(readings.size() * 100);
-        for (BatchRow r : readings) {
-            out.row(4 + extras.size()).text(r.sensorId()).text(r.eventId()).timestamp(r.eventTimeUs()).float8(r.value());
+    private static CopyBinary metricsRows(List<Numbered> numbered, Set<String> extras) {
+        CopyBinary out = new CopyBinary(numbered.size() * 100);
+        for (Numbered n : numbered) {
+            BatchRow r = n.row();
+            out.row(METRICS_COLUMNS.size() + extras.size()).int8(n.id()).text(r.sensorId()).text(r.eventId())
+                    .timestamp(r.eventTimeUs()).float8(r.value()).int4(r.kafkaPartition()).int8(r.kafkaOffset());
             for (String column : extras) {
                 out.value(r.extra() == null ? null : r.extra().get(column));
             }

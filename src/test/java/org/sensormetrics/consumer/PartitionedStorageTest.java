@@ -21,8 +21,8 @@ import org.junit.jupiter.api.Test;
 
 /**
  * The partitioned layout on a real broker and database: partitions made ahead and for whatever event time a
- * batch brings, retention that drops whole partitions while ingest runs, and a database of the reference
- * schema that keeps working and then migrates without losing a row.
+ * batch brings, retention that drops whole partitions while ingest runs, a database whose processed_events is a
+ * table of its own, and a database of the reference schema that keeps working and then migrates without losing a row.
  */
 class PartitionedStorageTest {
 
@@ -61,8 +61,6 @@ class PartitionedStorageTest {
             assertEquals(0, p.progress().getFailures(), "no batch may fail for want of a partition");
             assertEquals(0, p.count("SELECT count(*) FROM rejected_events"));
             assertEquals(1, p.count("SELECT count(*) FROM metrics WHERE event_id = 'e0' AND timestamp = '" + now.minus(2, ChronoUnit.DAYS) + "'"));
-            assertEquals(p.count("SELECT count(*) FROM sensor_metrics_partitions('metrics')"),
-                    p.count("SELECT count(*) FROM sensor_metrics_partitions('processed_events')"), "both tables alike");
             assertEquals(0, p.count("""
                     SELECT count(*) FROM (SELECT tableoid::regclass AS part, timestamp FROM metrics) m
                     JOIN sensor_metrics_partitions('metrics') b USING (part)
@@ -109,7 +107,6 @@ class PartitionedStorageTest {
 
             String cutoff = "now() - INTERVAL '4.5 days' - INTERVAL '1 hour'";
             assertEquals(0, p.count("SELECT count(*) FROM sensor_metrics_partitions('metrics') WHERE range_end <= " + cutoff));
-            assertEquals(0, p.count("SELECT count(*) FROM sensor_metrics_partitions('processed_events') WHERE range_end <= " + cutoff));
             // days 0-4 are inside the window (the nearest reading to its edge is 10 hours away), days 5-9 outside
             assertEquals(500, p.count("SELECT count(*) FROM rejected_events WHERE reason LIKE '%older than the retention window of 4.5 days (RETENTION_DAYS)'"));
             assertEquals(500, p.count("SELECT count(*) FROM metrics WHERE event_id LIKE 'old-%' AND timestamp > now() - INTERVAL '4.5 days'"));
@@ -138,6 +135,54 @@ class PartitionedStorageTest {
     }
 
     @Test
+    void aDatabaseWithAProcessedEventsTableKeepsItsClaimsAndItsRetention() throws Exception {
+        try (Pipeline p = Pipeline.scenario("two_tables", 4)) {
+            // the layout before processed_events became a view: 100 events stored ten days ago, 100 an hour ago
+            Instant now = Instant.now().truncatedTo(ChronoUnit.MICROS);
+            List<Map.Entry<String, byte[]>> recent = new ArrayList<>();
+            List<Instant> times = new ArrayList<>();
+            for (int i = 0; i < 200; i++) {
+                times.add(i < 100 ? now.minus(10, ChronoUnit.DAYS).truncatedTo(ChronoUnit.DAYS).plus(i, ChronoUnit.MINUTES)
+                        : now.minus(200 - i, ChronoUnit.SECONDS));
+            }
+            try (Connection c = p.db(); var st = c.createStatement()) {
+                st.execute(Files.readString(Path.of("src/test/resources/two-table-partitioned-schema.sql")));
+                for (Instant day : new java.util.TreeSet<>(times.stream().map(t -> t.truncatedTo(ChronoUnit.DAYS)).toList())) {
+                    String suffix = day.toString().substring(0, 10).replace("-", "");
+                    for (String table : List.of("metrics", "processed_events")) {
+                        st.execute("CREATE TABLE " + table + "_p" + suffix + " PARTITION OF " + table + " FOR VALUES FROM ('"
+                                + day + "') TO ('" + day.plus(1, ChronoUnit.DAYS) + "')");
+                    }
+                }
+                for (int i = 0; i < times.size(); i++) {
+                    st.execute("INSERT INTO processed_events (event_id, sensor_id, kafka_partition, kafka_offset, event_time) VALUES ('before-"
+                            + i + "', 's1', 0, " + (1_000_000 + i) + ", '" + times.get(i) + "')");
+                    st.execute("INSERT INTO metrics (sensor_id, event_id, timestamp, value) VALUES ('s1', 'before-" + i + "', '"
+                            + times.get(i) + "', " + i + ")");
+                    if (i >= 100) {
+                        recent.add(Map.entry("s1", utf8(LoadGenerator.reading("s1", "before-" + i, times.get(i), i))));
+                    }
+                }
+            }
+            p.set("retention.days", "5").set("db.partition.maintenance-interval-ms", "1000");
+            p.startService();
+            p.send(recent); // redelivered: already stored, so skipped
+            LoadGenerator.Summary after = LoadGenerator.produce(p.load(100, 5_000));
+            p.awaitCaughtUp(CATCH_UP);
+            Pipeline.await("the old table's expired partition dropped", Duration.ofSeconds(60), () -> Pipeline.safe(() -> p.count(
+                    "SELECT count(*) FROM processed_events_legacy WHERE event_time < now() - INTERVAL '6 days'") == 0));
+
+            assertEquals(1, p.count("SELECT count(*) FROM pg_class WHERE relname = 'processed_events' AND relkind = 'v'"));
+            p.assertExactlyOnce(100 + after.valid());
+            assertEquals(0, p.count("SELECT count(*) FROM metrics WHERE timestamp < now() - INTERVAL '6 days'"));
+            assertEquals(100, p.count("SELECT count(*) FROM processed_events WHERE kafka_offset >= 1000000"), "the claims stored before, as they were");
+            assertEquals(100, p.count("SELECT count(*) FROM processed_events_legacy"), "no batch writes the old table");
+            assertEquals(0, p.progress().getFailures());
+            p.awaitRollupsExact();
+        }
+    }
+
+    @Test
     void aReferenceSchemaDatabaseKeepsWorkingAndMigratesWithoutLoss() throws Exception {
         try (Pipeline p = Pipeline.scenario("migration", 4)) {
             try (Connection c = p.db(); var st = c.createStatement()) {
@@ -159,8 +204,9 @@ class PartitionedStorageTest {
             p.stopService();
 
             p.migrateToPartitionedLayout();
-            assertEquals(6, p.count("SELECT count(*) FROM pg_partitioned_table"), "metrics, processed_events and the four rollups");
+            assertEquals(5, p.count("SELECT count(*) FROM pg_partitioned_table"), "metrics and the four rollups");
             p.assertExactlyOnce(before.valid());
+            assertEquals(0, p.count("SELECT count(*) FROM processed_events WHERE kafka_offset IS NULL"), "each claim's Kafka coordinates kept");
             assertEquals(maxId, p.count("SELECT max(id) FROM metrics"), "metrics.id kept");
 
             // an operator replays the whole topic after the migration, and new events arrive
