@@ -154,7 +154,7 @@ public class IngestProgress extends AbstractHealthCheck {
             }
             MeterRegistry registry = meterRegistry();
             FunctionCounter.builder("sensor.metrics.events.stored", stored, AtomicLong::get)
-                    .description("Valid events stored in metrics (and processed_events)").register(registry);
+                    .description("Valid events stored in metrics (processed_events is a view of it)").register(registry);
             FunctionCounter.builder("sensor.metrics.events.duplicates", duplicates, AtomicLong::get)
                     .description("Valid events skipped because their event_id was already stored").register(registry);
             FunctionCounter.builder("sensor.metrics.batches", batches, AtomicLong::get)
