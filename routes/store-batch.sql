@@ -13,7 +13,8 @@
 -- floating point and lost microseconds beyond 285 years from 1970 (9999-12-31T23:59:59.999999Z became year 10000).
 -- Typed arrays, not one JSON array of row objects: the statement cost PostgreSQL a quarter less (docs/decisions.md 19).
 -- A contract column beyond the core four is one more array here and one more column below, for example
--- CAST(:#unit AS text[]) after the value array, unit after value in the column lists.
+-- CAST(:#unit AS text[]) after the value array, unit after value in the batch's column names, and unit at the end of
+-- both column lists of the insert.
 WITH rejected AS (
   INSERT INTO rejected_events (kafka_topic, kafka_partition, kafka_offset, record_key, payload, payload_encoding, reason)
   SELECT *

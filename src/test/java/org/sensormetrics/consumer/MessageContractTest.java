@@ -107,8 +107,9 @@ class MessageContractTest {
         String statement = Files.readString(routes.resolve("store-batch.sql"));
         String edited = statement.replace("CAST(:#value AS float8[]))", "CAST(:#value AS float8[]), CAST(:#" + field + " AS " + arrayType + "[]))")
                 .replace("event_time_us, value)", "event_time_us, value, " + field + ")")
-                .replace("INSERT INTO metrics (sensor_id, event_id, timestamp, value)\nSELECT sensor_id, event_id, event_time, value",
-                        "INSERT INTO metrics (sensor_id, event_id, timestamp, value, " + field + ")\nSELECT sensor_id, event_id, event_time, value, " + field);
+                .replace("kafka_partition, kafka_offset)\nSELECT id, sensor_id, event_id, event_time, value, kafka_partition, kafka_offset\n",
+                        "kafka_partition, kafka_offset, " + field + ")\nSELECT id, sensor_id, event_id, event_time, value, kafka_partition, kafka_offset, "
+                        + field + "\n");
         assertTrue(!edited.equals(statement) && edited.contains(field + ")\nSELECT"), "the statement was edited");
         Files.writeString(routes.resolve("store-batch.sql"), edited);
         return routes;
