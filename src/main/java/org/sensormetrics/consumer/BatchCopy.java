@@ -55,11 +55,12 @@ public class BatchCopy {
     private static final Map<String, String> METRICS_COLUMNS = ordered("id", "bigint", "sensor_id", "text", "event_id", "text",
             "timestamp", "timestamp with time zone", "value", "double precision", "kafka_partition", "integer",
             "kafka_offset", "bigint");
-    private static final Map<Class<?>, String> SQL_TYPE_OF = Map.of(Double.class, "double precision", Long.class, "bigint",
-            Boolean.class, "boolean", String.class, "text");
 
     /** By the contract columns a batch has values for (and their Java types): whether COPY may write it. */
     private final Map<Map<String, Class<?>>, Boolean> fits = new ConcurrentHashMap<>();
+
+    /** The one camel-sql uses, found as it finds it, once: the registry's only DataSource. */
+    private volatile DataSource dataSource;
 
     /** A reading and the metrics.id it gets. */
     private record Numbered(long id, BatchRow row) {
@@ -72,9 +73,6 @@ public class BatchCopy {
         }
         return java.util.Collections.unmodifiableMap(map);
     }
-
-    /** The one camel-sql uses, found as it finds it, once: the registry's only DataSource. */
-    private volatile DataSource dataSource;
 
     /**
      * Copies the batch's readings into metrics when it can, and then sets the number of metrics
@@ -152,7 +150,7 @@ public class BatchCopy {
         }
         Map<String, String> wanted = new LinkedHashMap<>();
         METRICS_COLUMNS.forEach((column, type) -> wanted.put("metrics." + column, type));
-        extras.forEach((column, javaType) -> wanted.put("metrics." + column, SQL_TYPE_OF.getOrDefault(javaType, "text")));
+        extras.forEach((column, javaType) -> wanted.put("metrics." + column, SensorReadingContract.Type.copyColumnTypeOf(javaType)));
         List<String> misfits = new ArrayList<>();
         wanted.forEach((column, type) -> {
             String actual = types.get(column);

@@ -32,7 +32,32 @@ final class SensorReadingContract {
     private static final Set<String> FIELD_KEYWORDS = Set.of("type", "minLength", "maxLength", "minimum", "maximum", "format",
             "x-column", "description", "title", "examples", "$comment");
 
-    enum Type { STRING, NUMBER, INTEGER, BOOLEAN, TIMESTAMP }
+    /**
+     * A field's contract type, the Java type of its checked value, and the column type that value's binary COPY form
+     * is (BatchCopy). A timestamp's value is microseconds since 1970; as a core column it goes in as timestamptz.
+     */
+    enum Type {
+        STRING(String.class, "text"), NUMBER(Double.class, "double precision"), INTEGER(Long.class, "bigint"),
+        BOOLEAN(Boolean.class, "boolean"), TIMESTAMP(Long.class, "bigint");
+
+        final Class<?> javaType;
+        final String copyColumnType;
+
+        Type(Class<?> javaType, String copyColumnType) {
+            this.javaType = javaType;
+            this.copyColumnType = copyColumnType;
+        }
+
+        /** The column type for a checked value of this Java type: the first type above that has it. */
+        static String copyColumnTypeOf(Class<?> javaType) {
+            for (Type t : values()) {
+                if (t.javaType == javaType) {
+                    return t.copyColumnType;
+                }
+            }
+            return STRING.copyColumnType;
+        }
+    }
 
     /**
      * One field: {@code code} is the rejection reason code for it ({@code invalid_<name>}), the label of the rejected

@@ -94,12 +94,7 @@ public class SensorReadingValidator {
             java.util.Map<String, Class<?>> extras = new java.util.LinkedHashMap<>();
             for (SensorReadingContract.Field field : contract().fields()) {
                 if (!SensorReadingContract.CORE_COLUMNS.contains(field.column())) {
-                    extras.put(field.column(), switch (field.type()) {
-                        case STRING -> String.class;
-                        case NUMBER -> Double.class;
-                        case BOOLEAN -> Boolean.class;
-                        default -> Long.class;
-                    });
+                    extras.put(field.column(), field.type().javaType);
                 }
             }
             extraColumns = extras;

@@ -182,7 +182,6 @@ final class Pipeline implements AutoCloseable {
         assertFalse(committedOffsets().isEmpty());
     }
 
-    /** Until every minute and hour rollup with readings still stored equals a GROUP BY over them (a minute at most). */
     /** Produces the load, then waits until the service has stored all of it and its rollups are exact. */
     LoadGenerator.Summary storeAndRollUp(LoadGenerator.Options load) throws Exception {
         LoadGenerator.Summary sent = LoadGenerator.produce(load);
@@ -191,6 +190,7 @@ final class Pipeline implements AutoCloseable {
         return sent;
     }
 
+    /** Until every minute and hour rollup with readings still stored equals a GROUP BY over them (a minute at most). */
     void awaitRollupsExact() throws InterruptedException {
         await("rollups exact", Duration.ofMinutes(1), () -> safe(() -> rollupMismatches("minute") == 0 && rollupMismatches("hour") == 0));
     }

@@ -12,7 +12,8 @@ import java.util.concurrent.TimeUnit;
  * The service against what users pick instead: Kafka Connect standalone with the Debezium JDBC sink, on the
  * same 1,000,000 events in the same run. Each stores the topic from the beginning into a database of its own
  * with the default layout; each is timed from its group's first committed offset to lag 0 (Connect commits
- * each second here, so its figure may be up to a second late; the row count is checked at the end).
+ * each second here, so its figure may be up to a second late; the row count is checked at the end), and its JVM's
+ * CPU and that of its sessions on its database are read from /proc over the same window.
  *
  * <p>Run: {@code mvn -q -f src/test/connect/pom.xml package} once (the worker's jars and the plugin), then
  * {@code mvn -q -DskipTests package exec:java -Drun.class=org.sensormetrics.consumer.SinkComparison}
@@ -34,13 +35,14 @@ public final class SinkComparison {
         Path log = Path.of("target/sink-service.log");
         Files.deleteIfExists(log);
         ServiceProcess service = ServiceProcess.start(p, log, "256m", Map.of());
-        double ours;
+        Timed ours;
         try {
-            ours = timeToLagZero(p, p.group, events);
+            ours = timeToLagZero(p, p.group, events, service.pid(), p.database);
         } finally {
             service.stop();
         }
-        System.out.printf("service: %,.0f events/s, metrics rows %,d%n", ours, p.count("SELECT count(*) FROM metrics"));
+        System.out.printf("service: %,.0f events/s, metrics rows %,d; CPU per event: %s%n", ours.eventsPerSecond(),
+                p.count("SELECT count(*) FROM metrics"), ours.cpu().perEvent(events));
 
         String db = run + "_debezium";
         Pipeline.postgres().createDatabase(db);
@@ -85,9 +87,9 @@ public final class SinkComparison {
                 dir.resolve("worker.properties").toString(), dir.resolve("sink.properties").toString())
                 .redirectErrorStream(true).redirectOutput(dir.resolve("connect-" + run + ".log").toFile());
         Process connect = pb.start();
-        double theirs;
+        Timed theirs;
         try {
-            theirs = timeToLagZero(p, "connect-debezium-" + run, events);
+            theirs = timeToLagZero(p, "connect-debezium-" + run, events, connect.pid(), db);
         } finally {
             connect.destroy();
             connect.waitFor(30, TimeUnit.SECONDS);
@@ -97,23 +99,30 @@ public final class SinkComparison {
             rs.next();
             rows = rs.getLong(1);
         }
-        System.out.printf("Debezium JDBC sink (unnest %s): %,.0f events/s, metrics rows %,d%n", env("SINK_UNNEST", "true"), theirs, rows);
-        System.out.printf("service / sink: %.2f%n", ours / theirs);
+        System.out.printf("Debezium JDBC sink (unnest %s): %,.0f events/s, metrics rows %,d; CPU per event: %s%n",
+                env("SINK_UNNEST", "true"), theirs.eventsPerSecond(), rows, theirs.cpu().perEvent(events).replace("service", "Connect worker"));
+        System.out.printf("service / sink: %.2f events/s, %.2f CPU per event (the service's JVM over the Connect worker's)%n",
+                ours.eventsPerSecond() / theirs.eventsPerSecond(), ours.cpu().instances()[0] / theirs.cpu().instances()[0]);
         System.exit(0);
     }
 
-    /** Events/s from the group's first committed offset to lag 0 on the topic. */
-    private static double timeToLagZero(Pipeline p, String group, long events) throws Exception {
+    /** Events/s and the CPU of the process and of its sessions on the database from its group's first committed offset to lag 0. */
+    private record Timed(double eventsPerSecond, CpuTimes cpu) {
+    }
+
+    private static Timed timeToLagZero(Pipeline p, String group, long events, long pid, String database) throws Exception {
         long first = 0;
+        CpuTimes atFirst = null;
         long deadline = System.nanoTime() + TimeUnit.MINUTES.toNanos(15);
         while (System.nanoTime() < deadline) {
             long committed = p.committedOffsets(group).values().stream().mapToLong(Long::longValue).sum();
             long now = System.nanoTime();
             if (first == 0 && committed > 0) {
                 first = now;
+                atFirst = CpuTimes.read(new long[] {pid}, database);
             }
             if (committed >= events) {
-                return events / ((now - first) / 1e9);
+                return new Timed(events / ((now - first) / 1e9), CpuTimes.read(new long[] {pid}, database).minus(atFirst));
             }
             Thread.sleep(100);
         }
