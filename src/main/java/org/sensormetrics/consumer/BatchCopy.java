@@ -195,11 +195,13 @@ public class BatchCopy {
 
     private static CopyBinary metricsRows(List<Numbered> numbered, Set<String> extras) {
         CopyBinary out = new CopyBinary(numbered.size() * 100);
+        // an array: a TreeMap's key set, even empty, costs an entry lookup per row to iterate (seen in JFR profiles)
+        String[] extraColumns = extras.toArray(new String[0]);
         for (Numbered n : numbered) {
             BatchRow r = n.row();
-            out.row(METRICS_COLUMNS.size() + extras.size()).int8(n.id()).text(r.sensorId()).text(r.eventId())
+            out.row(METRICS_COLUMNS.size() + extraColumns.length).int8(n.id()).text(r.sensorId()).text(r.eventId())
                     .timestamp(r.eventTimeUs()).float8(r.value()).int4(r.kafkaPartition()).int8(r.kafkaOffset());
-            for (String column : extras) {
+            for (String column : extraColumns) {
                 out.value(r.extra() == null ? null : r.extra().get(column));
             }
         }
