@@ -103,6 +103,8 @@ public final class Benchmark {
         long lastNanos;
         CpuTimes atStart = null; // bulk: the first commit; steady: the start of the measured load
         CpuTimes atEnd;
+        double allocatedAtStart = 0;
+        double allocatedAtEnd;
         long walAtLagZero = 0;
         Instant measuredFrom = Instant.MIN; // steady: the events after the warm-up, by their timestamps
         try {
@@ -117,6 +119,7 @@ public final class Benchmark {
                 System.out.println(LoadGenerator.produce(warmupLoad));
                 System.out.printf("Producing %,d events/s for %d s ...%n", rate, seconds);
                 atStart = CpuTimes.read(pids, p.database);
+                allocatedAtStart = allocatedBytes(services);
                 measuredFrom = Instant.now().truncatedTo(java.time.temporal.ChronoUnit.MICROS);
                 System.out.println(LoadGenerator.produce(load));
             }
@@ -129,11 +132,13 @@ public final class Benchmark {
                     firstCommitNanos = now;
                     if (!steady) {
                         atStart = CpuTimes.read(pids, p.database);
+                        allocatedAtStart = allocatedBytes(services);
                     }
                 }
                 if (lag == 0 && p.produced() >= expected) {
                     lastNanos = now;
                     atEnd = CpuTimes.read(pids, p.database);
+                    allocatedAtEnd = allocatedBytes(services);
                     walAtLagZero = walPosition(p);
                     break;
                 }
@@ -156,6 +161,9 @@ public final class Benchmark {
             }
             results.put("CPU while timed", atEnd.minus(atStart).toString());
             results.put("CPU per event", atEnd.minus(atStart).perEvent(events));
+            results.put("service CPU per event by thread", atEnd.minus(atStart).serviceThreadsPerEvent(events));
+            results.put("allocated per event", String.format("%.0f bytes of heap (the service's jvm_gc_memory_allocated_bytes_total)",
+                    (allocatedAtEnd - allocatedAtStart) / events));
             // the rollups of what was stored: how much longer until no minute is left to recount (ROLLUPS_ENABLED)
             long rollupsFrom = System.nanoTime();
             Pipeline.await("rollups caught up", Duration.ofMinutes(10),
@@ -297,6 +305,15 @@ public final class Benchmark {
 
 
     /** The value of an untagged (or the first) sample of a metric in a Prometheus scrape; 0 when absent. */
+    /** Heap the services have allocated so far, by their own metric (counted by the collector at each young collection). */
+    private static double allocatedBytes(List<ServiceProcess> services) throws java.io.IOException, InterruptedException {
+        double bytes = 0;
+        for (ServiceProcess service : services) {
+            bytes += metric(Pipeline.get(service.httpPort(), "/observe/metrics").getValue(), "jvm_gc_memory_allocated_bytes_total");
+        }
+        return bytes;
+    }
+
     static double metric(String scrape, String name) {
         var m = java.util.regex.Pattern.compile("^" + name + "(\\{[^}]*})? (\\S+)$", java.util.regex.Pattern.MULTILINE).matcher(scrape);
         return m.find() ? Double.parseDouble(m.group(2)) : 0;

@@ -2,15 +2,26 @@ package org.sensormetrics.consumer;
 
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.LinkedHashMap;
+import java.util.Map;
+import java.util.TreeMap;
 
 /**
- * CPU seconds used so far by the service, by PostgreSQL (the sessions on the service's database apart from the rest: autovacuum,
+ * CPU seconds used so far by the service (and by its threads, grouped by what they do), by PostgreSQL (the sessions on the service's database apart from the rest: autovacuum,
  * checkpointer, WAL writer, and workers that have exited, which the postmaster's children times hold), by this
  * JVM (the broker and the lag polling), and by the whole machine (busy and idle).
  */
-record CpuTimes(double[] instances, double sessions, double postgresBackground, double benchmark, double busy, double idle) {
+record CpuTimes(double[] instances, Map<String, Double> threads, double sessions, double postgresBackground, double benchmark,
+        double busy, double idle) {
 
     private static final double TICK = 100.0; // USER_HZ on Linux
+    /**
+     * The service's threads by the first characters of their names (Linux keeps 15): the poll threads are Camel's,
+     * the Kafka client's heartbeat thread is "kafka-coordinator-heartbeat-thread", the JIT's and the collector's are the
+     * JVM's own.
+     */
+    private static final Map<String, String> THREAD_GROUPS = ordered("Camel (", "Camel (poll)", "kafka-", "Kafka client",
+            "C1 Compi", "JIT", "C2 Compi", "JIT", "GC Thread", "GC", "G1 ", "GC", "VM Thread", "GC");
 
     static CpuTimes read(long[] servicePids, String database) throws java.io.IOException {
         double sessions = 0;
@@ -39,7 +50,32 @@ record CpuTimes(double[] instances, double sessions, double postgresBackground, 
             }
         }
         double idle = (Long.parseLong(cpu[4]) + Long.parseLong(cpu[5])) / TICK;
-        return new CpuTimes(java.util.Arrays.stream(servicePids).mapToDouble(CpuTimes::processSeconds).toArray(), sessions, background, processSeconds(ProcessHandle.current().pid()), busy, idle);
+        Map<String, Double> threads = new TreeMap<>();
+        for (long pid : servicePids) {
+            threadSeconds(pid, threads);
+        }
+        return new CpuTimes(java.util.Arrays.stream(servicePids).mapToDouble(CpuTimes::processSeconds).toArray(), threads, sessions,
+                background, processSeconds(ProcessHandle.current().pid()), busy, idle);
+    }
+
+    /** Adds each live thread's CPU seconds to its group's ("other" for the rest), keyed by group and thread id. */
+    private static void threadSeconds(long pid, Map<String, Double> threads) throws java.io.IOException {
+        Path tasks = Path.of("/proc/" + pid + "/task");
+        if (!Files.isDirectory(tasks)) {
+            return;
+        }
+        try (var list = Files.list(tasks)) {
+            for (Path task : (Iterable<Path>) list::iterator) {
+                String stat = readQuietly(task.resolve("stat"));
+                if (stat.isEmpty()) {
+                    continue;
+                }
+                String name = stat.substring(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
+                String group = THREAD_GROUPS.entrySet().stream().filter(e -> name.startsWith(e.getKey()))
+                        .map(Map.Entry::getValue).findFirst().orElse("other");
+                threads.put(group + "/" + pid + "/" + task.getFileName(), seconds(stat, 11, 12));
+            }
+        }
     }
 
     static double processSeconds(long pid) {
@@ -72,7 +108,12 @@ record CpuTimes(double[] instances, double sessions, double postgresBackground, 
         for (int i = 0; i < used.length; i++) {
             used[i] = instances[i] - start.instances[i];
         }
-        return new CpuTimes(used, sessions - start.sessions, postgresBackground - start.postgresBackground,
+        // a thread started since counts from zero; one that ended since is missing from both, its time in "ended"
+        Map<String, Double> byGroup = new TreeMap<>();
+        threads.forEach((thread, seconds) -> byGroup.merge(thread.substring(0, thread.indexOf('/')),
+                seconds - start.threads.getOrDefault(thread, 0.0), Double::sum));
+        byGroup.put("ended", java.util.Arrays.stream(used).sum() - byGroup.values().stream().mapToDouble(Double::doubleValue).sum());
+        return new CpuTimes(used, byGroup, sessions - start.sessions, postgresBackground - start.postgresBackground,
                 benchmark - start.benchmark, busy - start.busy, idle - start.idle);
     }
 
@@ -80,6 +121,22 @@ record CpuTimes(double[] instances, double sessions, double postgresBackground, 
     String perEvent(long events) {
         double service = java.util.Arrays.stream(instances).sum();
         return String.format("service %.1f µs, its PostgreSQL sessions %.1f µs", service * 1e6 / events, sessions * 1e6 / events);
+    }
+
+    /** Of a difference ({@link #minus}): the service's microseconds per event by group of threads. */
+    String serviceThreadsPerEvent(long events) {
+        StringBuilder text = new StringBuilder();
+        threads.forEach((group, seconds) -> text.append(text.length() == 0 ? "" : ", ")
+                .append(String.format("%s %.1f µs", group, seconds * 1e6 / events)));
+        return text.toString();
+    }
+
+    private static Map<String, String> ordered(String... keysAndValues) {
+        Map<String, String> map = new LinkedHashMap<>();
+        for (int i = 0; i < keysAndValues.length; i += 2) {
+            map.put(keysAndValues[i], keysAndValues[i + 1]);
+        }
+        return map;
     }
 
     @Override
