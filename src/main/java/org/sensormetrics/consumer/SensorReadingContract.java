@@ -5,6 +5,7 @@ import java.io.InputStream;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.HashMap;
 import java.util.HashSet;
 import java.util.Iterator;
 import java.util.List;
@@ -68,9 +69,18 @@ final class SensorReadingContract {
     }
 
     private final List<Field> fields;
+    private final Map<String, Integer> positions = new HashMap<>();
 
     private SensorReadingContract(List<Field> fields) {
         this.fields = List.copyOf(fields);
+        for (int i = 0; i < fields.size(); i++) {
+            positions.put(fields.get(i).name(), i);
+        }
+    }
+
+    /** Where the field of this name is in {@link #fields()}; -1 for a name the contract does not have. */
+    int position(String name) {
+        return positions.getOrDefault(name, -1);
     }
 
     /** In the schema's order, which is the order they are checked in (the first problem is the reason). */

@@ -15,6 +15,8 @@ import java.util.List;
 import com.fasterxml.jackson.core.JsonProcessingException;
 import com.fasterxml.jackson.core.StreamReadConstraints;
 import com.fasterxml.jackson.core.JsonFactory;
+import com.fasterxml.jackson.core.JsonParser;
+import com.fasterxml.jackson.core.JsonToken;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import org.apache.camel.Exchange;
@@ -38,6 +40,7 @@ public class SensorReadingValidator {
     private static final Instant EARLIEST = Instant.parse("0001-01-01T00:00:00Z");
     private static final Instant LATEST = Instant.parse("9999-12-31T23:59:59.999999Z");
 
+    private final JsonFactory factory;
     private final ObjectMapper mapper;
     private int maxPayloadBytes = 65536;
     /** Set from validation.contract; the packaged one where nothing sets it. */
@@ -48,7 +51,7 @@ public class SensorReadingValidator {
     private double retentionDays;
 
     public SensorReadingValidator() {
-        JsonFactory factory = JsonFactory.builder()
+        this.factory = JsonFactory.builder()
                 .streamReadConstraints(StreamReadConstraints.builder().maxNestingDepth(64).build())
                 .build();
         this.mapper = new ObjectMapper(factory);
@@ -115,8 +118,20 @@ public class SensorReadingValidator {
         String topic = (String) message.getHeader(KafkaConstants.TOPIC);
         Integer partition = (Integer) message.getHeader(KafkaConstants.PARTITION);
         Long offset = (Long) message.getHeader(KafkaConstants.OFFSET);
-        byte[] payload = message.getBody(byte[].class);
-        Checked checked = check(payload);
+        // the ingest route's ByteBufferDeserializer hands over a view of the fetched bytes: copying each value into its
+        // own array was 5% of what the service allocated (docs/decisions.md 24)
+        byte[] bytes;
+        int from = 0;
+        int length;
+        if (message.getBody() instanceof ByteBuffer view && view.hasArray()) {
+            bytes = view.array();
+            from = view.arrayOffset() + view.position();
+            length = view.remaining();
+        } else {
+            bytes = message.getBody(byte[].class);
+            length = bytes == null ? 0 : bytes.length;
+        }
+        Checked checked = check(bytes, from, length);
         if (checked instanceof Reading r && r.eventTimeUs() < oldestKeptUs) {
             checked = new Problem("too_old", "timestamp " + Instant.EPOCH.plus(r.eventTimeUs(), java.time.temporal.ChronoUnit.MICROS)
                     + " is older than the retention window of " + java.math.BigDecimal.valueOf(retentionDays).stripTrailingZeros().toPlainString()
@@ -125,6 +140,7 @@ public class SensorReadingValidator {
         if (checked instanceof Reading r) {
             return BatchRow.reading(topic, partition, offset, r.eventId(), r.sensorId(), r.eventTimeUs(), r.value(), r.extra());
         }
+        byte[] payload = bytes == null || from == 0 && length == bytes.length ? bytes : java.util.Arrays.copyOfRange(bytes, from, from + length);
         return reject(topic, partition, offset, keyText(message.getHeader(KafkaConstants.KEY)), payload, (Problem) checked);
     }
 
@@ -143,26 +159,27 @@ public class SensorReadingValidator {
     record Problem(String code, String reason) implements Checked {
     }
 
-    private Checked check(byte[] payload) {
-        if (payload == null || payload.length == 0) {
+    /** The payload is {@code length} bytes of {@code bytes} from {@code from}. */
+    private Checked check(byte[] bytes, int from, int length) {
+        if (bytes == null || length == 0) {
             return new Problem("empty", "empty payload");
         }
-        if (payload.length > maxPayloadBytes) {
-            return new Problem("too_large", "payload of " + payload.length + " bytes exceeds the limit of " + maxPayloadBytes);
+        if (length > maxPayloadBytes) {
+            return new Problem("too_large", "payload of " + length + " bytes exceeds the limit of " + maxPayloadBytes);
+        }
+        boolean ascii = isAsciiWithoutNul(bytes, from, length);
+        String text = ascii ? null : strictUtf8(ByteBuffer.wrap(bytes, from, length));
+        if (!ascii && text == null) {
+            return new Problem("not_utf8", "payload is not valid UTF-8");
         }
         JsonNode json;
         try {
-            if (isAsciiWithoutNul(payload)) {
-                // the common case, parsed from the bytes: ASCII is valid UTF-8, and without NUL bytes Jackson
-                // cannot take it for UTF-16 or UTF-32
-                json = mapper.readTree(payload);
-            } else {
-                String text = strictUtf8(payload);
-                if (text == null) {
-                    return new Problem("not_utf8", "payload is not valid UTF-8");
-                }
-                json = mapper.readTree(text);
+            // ASCII is valid UTF-8, and without NUL bytes Jackson cannot take it for UTF-16 or UTF-32: parsed from the bytes
+            Reading reading = streamed(ascii ? factory.createParser(bytes, from, length) : factory.createParser(text));
+            if (reading != null) {
+                return reading;
             }
+            json = ascii ? mapper.readTree(bytes, from, length) : mapper.readTree(text);
         } catch (JsonProcessingException e) {
             return new Problem("not_json", "not JSON: " + e.getOriginalMessage());
         } catch (java.io.IOException e) {
@@ -171,12 +188,10 @@ public class SensorReadingValidator {
         if (json == null || !json.isObject()) {
             return new Problem("not_json_object", "not a JSON object");
         }
-        String eventId = null;
-        String sensorId = null;
-        double value = 0;
-        long micros = 0;
-        java.util.Map<String, Object> extra = null;
-        for (SensorReadingContract.Field field : contract.fields()) {
+        List<SensorReadingContract.Field> fields = contract.fields();
+        Object[] values = new Object[fields.size()];
+        for (int i = 0; i < values.length; i++) {
+            SensorReadingContract.Field field = fields.get(i);
             JsonNode node = json.get(field.name());
             if (node == null || node.isNull()) {
                 if (field.required()) {
@@ -195,11 +210,10 @@ public class SensorReadingValidator {
                         return new Problem(field.code(), field.name() + " " + abbreviate(String.valueOf(node))
                                 + " is not ISO 8601 with an offset or epoch seconds/milliseconds");
                     }
-                    if (time.isBefore(EARLIEST) || time.isAfter(LATEST)) {
+                    us = micros(time);
+                    if (us == IsoTimestamp.NOT_PARSED) {
                         return new Problem(field.code(), field.name() + " " + time + " is outside years 1 to 9999");
                     }
-                    // not ChronoUnit.MICROS.between: it counts in nanoseconds and overflows beyond 292 years from 1970
-                    us = IsoTimestamp.epochMicros(time.getEpochSecond(), time.getNano());
                 }
                 checkedValue = us;
             } else {
@@ -214,20 +228,120 @@ public class SensorReadingValidator {
                     default -> node.booleanValue();
                 };
             }
-            switch (field.column()) {
-                case "event_id" -> eventId = (String) checkedValue;
-                case "sensor_id" -> sensorId = (String) checkedValue;
-                case "value" -> value = ((Number) checkedValue).doubleValue();
-                case "timestamp" -> micros = (Long) checkedValue;
+            values[i] = checkedValue;
+        }
+        return reading(values);
+    }
+
+    /**
+     * The common case, read as it is parsed, with no tree built (the tree parse was the largest share of the poll
+     * threads' profile, docs/decisions.md 24): the payload is a JSON object that has each contract field at most once,
+     * every required one not null, each of its plain JSON type and within its bounds. For anything else it returns null,
+     * having decided nothing, and the tree is read for the reason, so every rejection keeps its reason whichever way
+     * is faster for valid readings.
+     */
+    private Reading streamed(JsonParser parser) throws java.io.IOException {
+        List<SensorReadingContract.Field> fields = contract.fields();
+        Object[] values = new Object[fields.size()];
+        try (parser) {
+            if (parser.nextToken() != JsonToken.START_OBJECT) {
+                return null;
+            }
+            while (parser.nextToken() == JsonToken.FIELD_NAME) {
+                int position = contract.position(parser.currentName());
+                JsonToken token = parser.nextToken();
+                if (position < 0) {
+                    parser.skipChildren();
+                    continue;
+                }
+                if (values[position] != null) {
+                    return null; // a field twice: the tree keeps the last, and explains any problem
+                }
+                values[position] = token == JsonToken.VALUE_NULL ? NULL : plainValue(fields.get(position), parser, token);
+                if (values[position] == null) {
+                    return null;
+                }
+            }
+        } catch (JsonProcessingException e) {
+            return null;
+        }
+        for (int i = 0; i < values.length; i++) {
+            if (values[i] == NULL) {
+                values[i] = null;
+            }
+            if (values[i] == null && fields.get(i).required()) {
+                return null;
+            }
+        }
+        return reading(values);
+    }
+
+    /** The reading of the checked values of the contract's fields, by their place in it (null: absent). */
+    private Reading reading(Object[] values) {
+        String eventId = null;
+        String sensorId = null;
+        double value = 0;
+        long micros = 0;
+        java.util.Map<String, Object> extra = null;
+        List<SensorReadingContract.Field> fields = contract.fields();
+        for (int i = 0; i < values.length; i++) {
+            Object v = values[i];
+            if (v == null) {
+                continue;
+            }
+            String column = fields.get(i).column();
+            switch (column) {
+                case "event_id" -> eventId = (String) v;
+                case "sensor_id" -> sensorId = (String) v;
+                case "value" -> value = ((Number) v).doubleValue();
+                case "timestamp" -> micros = (Long) v;
                 default -> {
                     if (extra == null) {
                         extra = new java.util.HashMap<>();
                     }
-                    extra.put(field.column(), checkedValue);
+                    extra.put(column, v);
                 }
             }
         }
         return new Reading(eventId, sensorId, micros, value, extra);
+    }
+
+    /** A null field's place in {@link #streamed}: seen, and the same as absent. */
+    private static final Object NULL = new Object();
+
+    /**
+     * The checked value of the current token for the field when it is of the field's plain type and passes its
+     * checks (a timestamp: RFC 3339 as IsoTimestamp reads it, or an epoch number); null for anything else.
+     */
+    private static Object plainValue(SensorReadingContract.Field field, JsonParser parser, JsonToken token) throws java.io.IOException {
+        boolean number = token == JsonToken.VALUE_NUMBER_FLOAT
+                || token == JsonToken.VALUE_NUMBER_INT && parser.getNumberType() != JsonParser.NumberType.BIG_INTEGER;
+        switch (field.type()) {
+            case STRING -> {
+                return token == JsonToken.VALUE_STRING && stringProblem(field, parser.getText()) == null ? parser.getText() : null;
+            }
+            case NUMBER -> {
+                return number && numberProblem(field, parser.getDoubleValue()) == null ? parser.getDoubleValue() : null;
+            }
+            case INTEGER -> {
+                return token == JsonToken.VALUE_NUMBER_INT && number && numberProblem(field, parser.getDoubleValue()) == null
+                        ? parser.getLongValue() : null;
+            }
+            case BOOLEAN -> {
+                return token == JsonToken.VALUE_TRUE || token == JsonToken.VALUE_FALSE ? parser.getBooleanValue() : null;
+            }
+            default -> {
+                long us = token == JsonToken.VALUE_STRING ? IsoTimestamp.epochMicros(parser.getText()) : IsoTimestamp.NOT_PARSED;
+                if (us == IsoTimestamp.NOT_PARSED && number) {
+                    try {
+                        us = micros(epoch(parser.getDoubleValue()));
+                    } catch (DateTimeException | ArithmeticException e) {
+                        return null;
+                    }
+                }
+                return us == IsoTimestamp.NOT_PARSED ? null : us;
+            }
+        }
     }
 
     /** What is wrong with a present, non-null value of a string, number, integer or boolean field; null if nothing. */
@@ -235,41 +349,16 @@ public class SensorReadingValidator {
         String name = field.name();
         switch (field.type()) {
             case STRING -> {
-                if (!node.isTextual()) {
-                    return name + " must be a string, got " + node.getNodeType().name().toLowerCase();
-                }
-                String text = node.textValue();
-                if (field.minLength() > 0 && text.isBlank()) {
-                    return name + " is empty";
-                }
-                int length = text.length() > field.maxLength() || text.length() < field.minLength() ? text.codePointCount(0, text.length()) : -1;
-                if (length >= 0 && length > field.maxLength()) {
-                    return name + " is " + length + " characters, longer than " + field.maxLength();
-                }
-                if (length >= 0 && length < field.minLength()) {
-                    return name + " is " + length + " characters, shorter than " + field.minLength();
-                }
-                if (!storableText(text)) {
-                    return name + " contains a NUL character or an unpaired surrogate";
-                }
-                return null;
+                return node.isTextual() ? stringProblem(field, node.textValue())
+                        : name + " must be a string, got " + node.getNodeType().name().toLowerCase();
             }
             case NUMBER, INTEGER -> {
                 if (!node.isNumber() || field.type() == SensorReadingContract.Type.INTEGER && !(node.isIntegralNumber() && node.canConvertToLong())) {
                     return name + " must be " + (field.type() == SensorReadingContract.Type.INTEGER ? "an integer" : "a number")
                             + ", got " + node.getNodeType().name().toLowerCase();
                 }
-                double number = node.doubleValue();
-                if (!Double.isFinite(number)) {
-                    return name + " " + abbreviate(node.asText()) + " is not a finite double";
-                }
-                if (field.minimum() != null && number < field.minimum()) {
-                    return name + " " + abbreviate(node.asText()) + " is below the minimum " + field.minimum();
-                }
-                if (field.maximum() != null && number > field.maximum()) {
-                    return name + " " + abbreviate(node.asText()) + " is above the maximum " + field.maximum();
-                }
-                return null;
+                String problem = numberProblem(field, node.doubleValue());
+                return problem == null ? null : name + " " + abbreviate(node.asText()) + " " + problem;
             }
             default -> {
                 return node.isBoolean() ? null : name + " must be a boolean, got " + node.getNodeType().name().toLowerCase();
@@ -277,22 +366,45 @@ public class SensorReadingValidator {
         }
     }
 
+    /** What is wrong with a string field's text; null if nothing. */
+    private static String stringProblem(SensorReadingContract.Field field, String text) {
+        String name = field.name();
+        if (field.minLength() > 0 && text.isBlank()) {
+            return name + " is empty";
+        }
+        int length = text.length() > field.maxLength() || text.length() < field.minLength() ? text.codePointCount(0, text.length()) : -1;
+        if (length >= 0 && length > field.maxLength()) {
+            return name + " is " + length + " characters, longer than " + field.maxLength();
+        }
+        if (length >= 0 && length < field.minLength()) {
+            return name + " is " + length + " characters, shorter than " + field.minLength();
+        }
+        if (!storableText(text)) {
+            return name + " contains a NUL character or an unpaired surrogate";
+        }
+        return null;
+    }
+
+    /** What is wrong with a number field's value, as the end of a sentence that names the field and the value; null if nothing. */
+    private static String numberProblem(SensorReadingContract.Field field, double number) {
+        if (!Double.isFinite(number)) {
+            return "is not a finite double";
+        }
+        if (field.minimum() != null && number < field.minimum()) {
+            return "is below the minimum " + field.minimum();
+        }
+        if (field.maximum() != null && number > field.maximum()) {
+            return "is above the maximum " + field.maximum();
+        }
+        return null;
+    }
+
     private static Instant timestamp(JsonNode node) {
         if (node == null || node.isNull()) {
             throw new DateTimeException("missing");
         }
         if (node.isNumber()) {
-            double epoch = node.doubleValue();
-            if (!Double.isFinite(epoch)) {
-                throw new DateTimeException("not finite");
-            }
-            double millis = Math.abs(epoch) < EPOCH_MILLIS_THRESHOLD ? epoch * 1000 : epoch;
-            if (Math.abs(millis) > 1e15) {
-                throw new DateTimeException("out of range");
-            }
-            long wholeMillis = (long) Math.floor(millis);
-            long nanos = Math.round((millis - wholeMillis) * 1_000_000);
-            return Instant.ofEpochMilli(wholeMillis).plusNanos(nanos);
+            return epoch(node.doubleValue());
         }
         if (node.isTextual() && node.textValue().length() <= 64) {
             return OffsetDateTime.parse(node.textValue(), DateTimeFormatter.ISO_OFFSET_DATE_TIME).toInstant();
@@ -300,9 +412,32 @@ public class SensorReadingValidator {
         throw new DateTimeException("not a string or number");
     }
 
-    static boolean isAsciiWithoutNul(byte[] bytes) {
-        for (byte b : bytes) {
-            if (b <= 0) { // NUL, or the first bit set
+    /** Epoch seconds (below 1e11) or milliseconds as an instant. */
+    private static Instant epoch(double epoch) {
+        if (!Double.isFinite(epoch)) {
+            throw new DateTimeException("not finite");
+        }
+        double millis = Math.abs(epoch) < EPOCH_MILLIS_THRESHOLD ? epoch * 1000 : epoch;
+        if (Math.abs(millis) > 1e15) {
+            throw new DateTimeException("out of range");
+        }
+        long wholeMillis = (long) Math.floor(millis);
+        long nanos = Math.round((millis - wholeMillis) * 1_000_000);
+        return Instant.ofEpochMilli(wholeMillis).plusNanos(nanos);
+    }
+
+    /** Microseconds since 1970 of an instant in years 1 to 9999; IsoTimestamp.NOT_PARSED outside them. */
+    private static long micros(Instant time) {
+        if (time.isBefore(EARLIEST) || time.isAfter(LATEST)) {
+            return IsoTimestamp.NOT_PARSED;
+        }
+        // not ChronoUnit.MICROS.between: it counts in nanoseconds and overflows beyond 292 years from 1970
+        return IsoTimestamp.epochMicros(time.getEpochSecond(), time.getNano());
+    }
+
+    static boolean isAsciiWithoutNul(byte[] bytes, int from, int length) {
+        for (int i = from; i < from + length; i++) {
+            if (bytes[i] <= 0) { // NUL, or the first bit set
                 return false;
             }
         }
@@ -343,11 +478,15 @@ public class SensorReadingValidator {
     }
 
     static String strictUtf8(byte[] bytes) {
+        return strictUtf8(ByteBuffer.wrap(bytes));
+    }
+
+    private static String strictUtf8(ByteBuffer bytes) {
         try {
             return StandardCharsets.UTF_8.newDecoder()
                     .onMalformedInput(CodingErrorAction.REPORT)
                     .onUnmappableCharacter(CodingErrorAction.REPORT)
-                    .decode(ByteBuffer.wrap(bytes))
+                    .decode(bytes)
                     .toString();
         } catch (CharacterCodingException e) {
             return null;
