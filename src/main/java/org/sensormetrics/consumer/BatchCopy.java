@@ -1,8 +1,5 @@
 package org.sensormetrics.consumer;
 
-import java.io.ByteArrayInputStream;
-import java.io.IOException;
-import java.io.InputStream;
 import java.nio.charset.StandardCharsets;
 import java.sql.Connection;
 import java.sql.SQLException;
@@ -24,6 +21,7 @@ import javax.sql.DataSource;
 import org.apache.camel.Exchange;
 import org.apache.camel.component.sql.SqlConstants;
 import org.postgresql.PGConnection;
+import org.postgresql.copy.CopyIn;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 import org.springframework.jdbc.datasource.DataSourceUtils;
@@ -46,9 +44,9 @@ public class BatchCopy {
 
     private static final Logger LOG = LoggerFactory.getLogger(BatchCopy.class);
     private static final String UNIQUE_VIOLATION = "23505";
-    private static final Comparator<BatchRow> KAFKA_ORDER = Comparator.comparing(BatchRow::kafkaPartition)
-            .thenComparing(BatchRow::kafkaOffset);
-    private static final Comparator<Numbered> KEY_ORDER = Comparator.comparing((Numbered n) -> n.row().eventTimeUs())
+    private static final Comparator<BatchRow> KAFKA_ORDER = Comparator.comparingInt(BatchRow::kafkaPartition)
+            .thenComparingLong(BatchRow::kafkaOffset);
+    private static final Comparator<Numbered> KEY_ORDER = Comparator.comparingLong((Numbered n) -> n.row().eventTimeUs())
             .thenComparing(n -> n.row().eventId());
 
     /** metrics' columns, in the order rows are written, and the type each one's binary form is. */
@@ -78,7 +76,7 @@ public class BatchCopy {
      * Copies the batch's readings into metrics when it can, and then sets the number of metrics
      * rows as camel-sql would; returns false, having written nothing, when store-batch.sql must write the batch.
      */
-    public boolean copy(Exchange exchange) throws SQLException, IOException {
+    public boolean copy(Exchange exchange) throws SQLException {
         @SuppressWarnings("unchecked")
         List<BatchRow> rows = exchange.getMessage().getBody(List.class);
         if (rows.isEmpty() || !copyable(rows)) {
@@ -105,23 +103,28 @@ public class BatchCopy {
             }
             List<Numbered> numbered = numbered(connection, readings);
             numbered.sort(KEY_ORDER);
-            CopyBinary metrics = metricsRows(numbered, extras.keySet());
-            var copy = connection.unwrap(PGConnection.class).getCopyAPI();
+            var copyApi = connection.unwrap(PGConnection.class).getCopyAPI();
             Savepoint savepoint = connection.setSavepoint();
+            CopyIn copy = copyApi.copyIn("COPY metrics (" + String.join(", ", METRICS_COLUMNS.keySet())
+                    + (extras.isEmpty() ? "" : ", " + String.join(", ", extras.keySet())) + ") FROM STDIN (FORMAT binary)");
+            long stored;
             try {
-                long stored = copy.copyIn("COPY metrics (" + String.join(", ", METRICS_COLUMNS.keySet())
-                        + (extras.isEmpty() ? "" : ", " + String.join(", ", extras.keySet())) + ") FROM STDIN (FORMAT binary)", metrics.stream());
-                connection.releaseSavepoint(savepoint);
-                exchange.getMessage().setHeader(SqlConstants.SQL_UPDATE_COUNT, stored);
-                return true;
-            } catch (SQLException e) {
-                if (!UNIQUE_VIOLATION.equals(e.getSQLState())) {
+                stored = writeRows(new CopyBinary(copy), numbered, extras.keySet());
+            } catch (SQLException | RuntimeException e) {
+                // a COPY left open holds the connection: not even the rollback could run on it
+                if (copy.isActive()) {
+                    copy.cancelCopy();
+                }
+                if (!(e instanceof SQLException failed) || !UNIQUE_VIOLATION.equals(failed.getSQLState())) {
                     throw e;
                 }
                 connection.rollback(savepoint);
                 LOG.debug("Batch holds events stored before; store-batch.sql writes it: {}", e.getMessage());
                 return false;
             }
+            connection.releaseSavepoint(savepoint);
+            exchange.getMessage().setHeader(SqlConstants.SQL_UPDATE_COUNT, stored);
+            return true;
         } finally {
             DataSourceUtils.releaseConnection(connection, dataSource);
         }
@@ -193,8 +196,8 @@ public class BatchCopy {
         return numbered;
     }
 
-    private static CopyBinary metricsRows(List<Numbered> numbered, Set<String> extras) {
-        CopyBinary out = new CopyBinary(numbered.size() * 100);
+    /** Writes the rows in COPY's binary format and ends the COPY; returns the number of rows it stored. */
+    private static long writeRows(CopyBinary out, List<Numbered> numbered, Set<String> extras) throws SQLException {
         // an array: a TreeMap's key set, even empty, costs an entry lookup per row to iterate (seen in JFR profiles)
         String[] extraColumns = extras.toArray(new String[0]);
         for (Numbered n : numbered) {
@@ -211,33 +214,46 @@ public class BatchCopy {
     /**
      * COPY's binary format: no escapes to write, and no text for PostgreSQL to parse back into timestamps and
      * doubles (the text format cost the poll threads a fifth of their profile samples). Each value goes in the
-     * binary form of text, double precision, bigint or boolean, by its Java type.
+     * binary form of text, double precision, bigint or boolean, by its Java type. Written through a buffer of
+     * 64 KiB: a whole batch in one array (half a megabyte for 5,000 readings, doubled as it grew) was a humongous
+     * allocation for G1 with a 256 MB heap, and each one can start a marking cycle (docs/decisions.md 24).
      */
     private static final class CopyBinary {
         private static final byte[] SIGNATURE = {'P', 'G', 'C', 'O', 'P', 'Y', '\n', (byte) 0xff, '\r', '\n', 0};
         /** PostgreSQL's timestamps count microseconds from 2000-01-01 UTC. */
         private static final long MICROS_1970_TO_2000 = 946_684_800_000_000L;
 
-        private byte[] buf;
+        private final CopyIn copy;
+        private final byte[] buf = new byte[64 * 1024];
         private int len;
 
-        CopyBinary(int capacity) {
-            buf = new byte[Math.max(capacity, 64)];
+        CopyBinary(CopyIn copy) throws SQLException {
+            this.copy = copy;
             put(SIGNATURE, SIGNATURE.length);
             rawInt(0); // flags
             rawInt(0); // header extension length
         }
 
-        CopyBinary row(int fields) {
+        CopyBinary row(int fields) throws SQLException {
             ensure(2);
             buf[len++] = (byte) (fields >>> 8);
             buf[len++] = (byte) fields;
             return this;
         }
 
-        CopyBinary text(String s) {
+        CopyBinary text(String s) throws SQLException {
             if (s == null) {
                 rawInt(-1);
+                return this;
+            }
+            int n = s.length();
+            if (n <= buf.length / 4 && isAscii(s)) {
+                // ids are ASCII nearly always: their bytes are their chars, with no array made to hold them
+                rawInt(n);
+                ensure(n);
+                for (int i = 0; i < n; i++) {
+                    buf[len++] = (byte) s.charAt(i);
+                }
                 return this;
             }
             byte[] utf8 = s.getBytes(StandardCharsets.UTF_8);
@@ -246,28 +262,28 @@ public class BatchCopy {
             return this;
         }
 
-        CopyBinary int4(int n) {
+        CopyBinary int4(int n) throws SQLException {
             rawInt(4);
             rawInt(n);
             return this;
         }
 
-        CopyBinary int8(long n) {
+        CopyBinary int8(long n) throws SQLException {
             rawInt(8);
             rawLong(n);
             return this;
         }
 
-        CopyBinary float8(double d) {
+        CopyBinary float8(double d) throws SQLException {
             return int8(Double.doubleToLongBits(d));
         }
 
         /** Microseconds since 1970, as timestamptz. */
-        CopyBinary timestamp(long micros) {
+        CopyBinary timestamp(long micros) throws SQLException {
             return int8(micros - MICROS_1970_TO_2000);
         }
 
-        CopyBinary value(Object value) {
+        CopyBinary value(Object value) throws SQLException {
             if (value instanceof Double d) {
                 return float8(d);
             }
@@ -276,24 +292,32 @@ public class BatchCopy {
             }
             if (value instanceof Boolean b) {
                 rawInt(1);
-                put(new byte[] {(byte) (b ? 1 : 0)}, 1);
+                ensure(1);
+                buf[len++] = (byte) (b ? 1 : 0);
                 return this;
             }
             return text(value == null ? null : value.toString());
         }
 
-        CopyBinary end() {
+        /** The trailer; then the COPY ends, and what it stored is counted. */
+        long end() throws SQLException {
             ensure(2);
             buf[len++] = (byte) 0xff;
             buf[len++] = (byte) 0xff;
-            return this;
+            flush();
+            return copy.endCopy();
         }
 
-        InputStream stream() {
-            return new ByteArrayInputStream(buf, 0, len);
+        private static boolean isAscii(String s) {
+            for (int i = 0; i < s.length(); i++) {
+                if (s.charAt(i) >= 0x80) {
+                    return false;
+                }
+            }
+            return true;
         }
 
-        private void rawInt(int n) {
+        private void rawInt(int n) throws SQLException {
             ensure(4);
             buf[len++] = (byte) (n >>> 24);
             buf[len++] = (byte) (n >>> 16);
@@ -301,21 +325,33 @@ public class BatchCopy {
             buf[len++] = (byte) n;
         }
 
-        private void rawLong(long n) {
+        private void rawLong(long n) throws SQLException {
             rawInt((int) (n >>> 32));
             rawInt((int) n);
         }
 
-        private void put(byte[] bytes, int count) {
-            ensure(count);
-            System.arraycopy(bytes, 0, buf, len, count);
-            len += count;
+        private void put(byte[] bytes, int count) throws SQLException {
+            int from = 0;
+            while (count - from > buf.length - len) {
+                int part = buf.length - len;
+                System.arraycopy(bytes, from, buf, len, part);
+                len += part;
+                from += part;
+                flush();
+            }
+            System.arraycopy(bytes, from, buf, len, count - from);
+            len += count - from;
         }
 
-        private void ensure(int more) {
+        private void ensure(int more) throws SQLException {
             if (len + more > buf.length) {
-                buf = Arrays.copyOf(buf, Math.max(buf.length * 2, len + more));
+                flush();
             }
+        }
+
+        private void flush() throws SQLException {
+            copy.writeToCopy(buf, 0, len);
+            len = 0;
         }
     }
 }
