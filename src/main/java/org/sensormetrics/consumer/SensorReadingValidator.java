@@ -318,7 +318,8 @@ public class SensorReadingValidator {
                 || token == JsonToken.VALUE_NUMBER_INT && parser.getNumberType() != JsonParser.NumberType.BIG_INTEGER;
         switch (field.type()) {
             case STRING -> {
-                return token == JsonToken.VALUE_STRING && stringProblem(field, parser.getText()) == null ? parser.getText() : null;
+                String text = token == JsonToken.VALUE_STRING ? parser.getText() : null;
+                return text != null && stringProblem(field, text) == null ? text : null;
             }
             case NUMBER -> {
                 return number && numberProblem(field, parser.getDoubleValue()) == null ? parser.getDoubleValue() : null;

@@ -2,7 +2,7 @@ package org.sensormetrics.consumer;
 
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.util.LinkedHashMap;
+import java.util.List;
 import java.util.Map;
 import java.util.TreeMap;
 
@@ -20,8 +20,9 @@ record CpuTimes(double[] instances, Map<String, Double> threads, double sessions
      * the Kafka client's heartbeat thread is "kafka-coordinator-heartbeat-thread", the JIT's and the collector's are the
      * JVM's own.
      */
-    private static final Map<String, String> THREAD_GROUPS = ordered("Camel (", "Camel (poll)", "kafka-", "Kafka client",
-            "C1 Compi", "JIT", "C2 Compi", "JIT", "GC Thread", "GC", "G1 ", "GC", "VM Thread", "GC");
+    private static final List<Map.Entry<String, String>> THREAD_GROUPS = List.of(Map.entry("Camel (", "Camel (poll)"),
+            Map.entry("kafka-", "Kafka client"), Map.entry("C1 Compi", "JIT"), Map.entry("C2 Compi", "JIT"),
+            Map.entry("GC Thread", "GC"), Map.entry("G1 ", "GC"), Map.entry("VM Thread", "GC"));
 
     static CpuTimes read(long[] servicePids, String database) throws java.io.IOException {
         double sessions = 0;
@@ -71,7 +72,7 @@ record CpuTimes(double[] instances, Map<String, Double> threads, double sessions
                     continue;
                 }
                 String name = stat.substring(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
-                String group = THREAD_GROUPS.entrySet().stream().filter(e -> name.startsWith(e.getKey()))
+                String group = THREAD_GROUPS.stream().filter(e -> name.startsWith(e.getKey()))
                         .map(Map.Entry::getValue).findFirst().orElse("other");
                 threads.put(group + "/" + pid + "/" + task.getFileName(), seconds(stat, 11, 12));
             }
@@ -129,14 +130,6 @@ record CpuTimes(double[] instances, Map<String, Double> threads, double sessions
         threads.forEach((group, seconds) -> text.append(text.length() == 0 ? "" : ", ")
                 .append(String.format("%s %.1f µs", group, seconds * 1e6 / events)));
         return text.toString();
-    }
-
-    private static Map<String, String> ordered(String... keysAndValues) {
-        Map<String, String> map = new LinkedHashMap<>();
-        for (int i = 0; i < keysAndValues.length; i += 2) {
-            map.put(keysAndValues[i], keysAndValues[i + 1]);
-        }
-        return map;
     }
 
     @Override
