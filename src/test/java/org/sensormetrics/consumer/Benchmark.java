@@ -159,9 +159,10 @@ public final class Benchmark {
                 inTransactions += metric(scrape, "sensor_metrics_batch_insert_seconds_sum");
                 batches += metric(scrape, "sensor_metrics_batch_insert_seconds_count");
             }
-            results.put("CPU while timed", atEnd.minus(atStart).toString());
-            results.put("CPU per event", atEnd.minus(atStart).perEvent(events));
-            results.put("service CPU per event by thread", atEnd.minus(atStart).serviceThreadsPerEvent(events));
+            CpuTimes used = atEnd.minus(atStart);
+            results.put("CPU while timed", used.toString());
+            results.put("CPU per event", used.perEvent(events));
+            results.put("service CPU per event by thread", used.serviceThreadsPerEvent(events));
             results.put("allocated per event", String.format("%.0f bytes of heap (the service's jvm_gc_memory_allocated_bytes_total)",
                     (allocatedAtEnd - allocatedAtStart) / events));
             // the rollups of what was stored: how much longer until no minute is left to recount (ROLLUPS_ENABLED)
