@@ -1,4 +1,5 @@
--- The rollup refresh, part one: the oldest stale minutes (at most rollup.refresh-max-minutes) are recounted from
+-- The rollup refresh, part one: the oldest stale minutes (at most rollup.refresh-max-minutes, and about
+-- rollup.refresh-max-readings readings: one refresh stays well within the statement timeout) are recounted from
 -- the readings and written to metrics_rollup_minute and, over all sensors, metrics_rollup_minute_total, and their
 -- marks removed. A minute whose readings are gone (their partition dropped by retention) finds none and keeps its
 -- rollups: rows are only ever written, never deleted here. Returns how many minute rollups it wrote.
@@ -13,15 +14,21 @@
 -- sensor's hours among those are marked for part two, which sums them again from their minutes. At one reading per
 -- sensor and minute this took the refresh from 14.8 to 8-9 us per reading (docs/decisions.md 25).
 WITH stale AS (
-  SELECT DISTINCT minute FROM metrics_rollup_stale
+  SELECT minute, sum(coalesce(readings, 0)) AS readings FROM metrics_rollup_stale
   WHERE minute + LEAST(INTERVAL '1 minute', CAST(:#${properties:rollup.refresh-interval-ms} AS bigint) * INTERVAL '1 millisecond') <= now()
      OR minute > now()
+  GROUP BY minute
   ORDER BY minute
   LIMIT CAST(:#${properties:rollup.refresh-max-minutes} AS integer)
 ),
+-- the oldest of those up to rollup.refresh-max-readings, and always the first, however many readings it has
+taken AS (
+  SELECT minute FROM (SELECT minute, sum(readings) OVER (ORDER BY minute) - readings AS before FROM stale) s
+  WHERE before < CAST(:#${properties:rollup.refresh-max-readings} AS bigint)
+),
 picked AS (
   SELECT s.minute, t.bucket IS NULL AS first_rollup
-  FROM stale s LEFT JOIN metrics_rollup_minute_total t ON t.bucket = s.minute
+  FROM taken s LEFT JOIN metrics_rollup_minute_total t ON t.bucket = s.minute
 ),
 cleared AS (
   DELETE FROM metrics_rollup_stale s USING picked p WHERE s.minute = p.minute

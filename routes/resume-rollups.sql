@@ -4,6 +4,7 @@
 WITH resumed AS (
   DELETE FROM metrics_rollup_paused RETURNING since
 )
-INSERT INTO metrics_rollup_stale (minute)
-SELECT DISTINCT date_trunc('minute', m.timestamp, 'UTC') FROM metrics m
+INSERT INTO metrics_rollup_stale (minute, readings)
+SELECT date_trunc('minute', m.timestamp, 'UTC'), count(*) FROM metrics m
 WHERE EXISTS (SELECT 1 FROM resumed) AND m.created_at >= (SELECT min(since) FROM resumed)
+GROUP BY 1

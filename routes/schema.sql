@@ -122,17 +122,22 @@ BEGIN
       last_time  TIMESTAMPTZ NOT NULL
     ) PARTITION BY RANGE (bucket);
     CREATE TABLE metrics_rollup_hour_total (LIKE metrics_rollup_minute_total INCLUDING ALL) PARTITION BY RANGE (bucket);
-    -- minutes whose readings changed since the last refresh: one row per minute per batch, no key (a key would
-    -- make concurrent batches of one minute wait for each other)
-    CREATE TABLE metrics_rollup_stale (minute TIMESTAMPTZ NOT NULL);
+    -- minutes whose readings changed since the last refresh, with how many readings the change brought: one row
+    -- per minute per batch, no key (a key would make concurrent batches of one minute wait for each other)
+    CREATE TABLE metrics_rollup_stale (minute TIMESTAMPTZ NOT NULL, readings INTEGER);
     CREATE INDEX idx_metrics_rollup_stale_minute ON metrics_rollup_stale (minute);
     -- each sensor's hours whose minutes the refresh has just rewritten, within its own transaction
     CREATE TABLE metrics_rollup_stale_hour (sensor_id VARCHAR(255) NOT NULL, hour TIMESTAMPTZ NOT NULL);
     -- since when a service has run with rollups off and not marked what it stored (pause-rollups.sql)
     CREATE TABLE metrics_rollup_paused (since TIMESTAMPTZ NOT NULL);
     IF to_regclass('metrics') IS NOT NULL THEN
-      INSERT INTO metrics_rollup_stale (minute) SELECT DISTINCT date_trunc('minute', timestamp, 'UTC') FROM metrics;
+      INSERT INTO metrics_rollup_stale (minute, readings) SELECT date_trunc('minute', timestamp, 'UTC'), count(*) FROM metrics GROUP BY 1;
     END IF;
+  END IF;
+  -- made before the marks counted their readings: those left from then count as none. Looked up first: the
+  -- ALTER's lock would queue every batch's mark behind a refresh in flight, at every start.
+  IF NOT EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = to_regclass('metrics_rollup_stale') AND attname = 'readings') THEN
+    ALTER TABLE metrics_rollup_stale ADD COLUMN readings INTEGER;
   END IF;
 END
 $$;

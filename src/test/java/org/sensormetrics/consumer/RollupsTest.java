@@ -42,13 +42,22 @@ class RollupsTest {
             assertEquals(stored, p.count("SELECT sum(readings) FROM metrics_rollup_minute"));
             assertEquals(stored, p.count("SELECT sum(readings) FROM metrics_rollup_hour"));
 
+            // marks left by a version whose marks did not count their readings
+            p.stopService();
+            try (Connection c = p.db(); var st = c.createStatement()) {
+                st.execute("ALTER TABLE metrics_rollup_stale DROP COLUMN readings");
+                st.execute("INSERT INTO metrics_rollup_stale (minute) SELECT DISTINCT date_trunc('minute', timestamp, 'UTC') FROM metrics");
+            }
+            p.startService();
+            p.awaitRollupsExact();
+
             // an upgraded database: the rollups did not exist when these readings were stored
             p.stopService();
             try (Connection c = p.db(); var st = c.createStatement()) {
                 st.execute("DROP TABLE metrics_rollup_minute, metrics_rollup_hour, metrics_rollup_minute_total, metrics_rollup_hour_total, "
                         + "metrics_rollup_stale, metrics_rollup_stale_hour, metrics_rollup_paused");
             }
-            p.set("rollup.refresh-max-minutes", "500"); // several refreshes
+            p.set("rollup.refresh-max-minutes", "500").set("rollup.refresh-max-readings", "1000"); // several refreshes
             p.startService();
             p.awaitRollupsExact();
             assertEquals(stored, p.count("SELECT sum(readings) FROM metrics_rollup_hour"));
