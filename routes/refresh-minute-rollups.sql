@@ -33,16 +33,22 @@ picked AS (
 cleared AS (
   DELETE FROM metrics_rollup_stale s USING picked p WHERE s.minute = p.minute
 ),
+-- each picked minute apart, its readings by the primary key: a join the planner could turn around read the whole
+-- table (50,000,000 rows) once per minute when it misjudged the picked minutes' number (docs/decisions.md 25).
 -- first and last as min and max of (time, id, value): array_agg(value ORDER BY ...) sorted each bucket apart,
 -- a third of the recount's time (docs/decisions.md 22)
 counted AS (
-  SELECT m.sensor_id, p.minute AS bucket, p.first_rollup, count(*) AS readings, sum(m.value) AS value_sum,
-         min(m.value) AS value_min, max(m.value) AS value_max,
-         min(m.timestamp) AS first_time, ((min(ARRAY[(m.timestamp, m.id, m.value)::sensor_metrics_reading]))[1]).value AS first_value,
-         max(m.timestamp) AS last_time, ((max(ARRAY[(m.timestamp, m.id, m.value)::sensor_metrics_reading]))[1]).value AS last_value
+  SELECT m.sensor_id, p.minute AS bucket, p.first_rollup, m.readings, m.value_sum, m.value_min, m.value_max,
+         m.first_time, m.first_value, m.last_time, m.last_value
   FROM picked p
-  JOIN metrics m ON m.timestamp >= p.minute AND m.timestamp < p.minute + INTERVAL '1 minute'
-  GROUP BY m.sensor_id, p.minute, p.first_rollup
+  CROSS JOIN LATERAL (
+    SELECT sensor_id, count(*) AS readings, sum(value) AS value_sum, min(value) AS value_min, max(value) AS value_max,
+           min(timestamp) AS first_time, ((min(ARRAY[(timestamp, id, value)::sensor_metrics_reading]))[1]).value AS first_value,
+           max(timestamp) AS last_time, ((max(ARRAY[(timestamp, id, value)::sensor_metrics_reading]))[1]).value AS last_value
+    FROM metrics
+    WHERE timestamp >= p.minute AND timestamp < p.minute + INTERVAL '1 minute'
+    GROUP BY sensor_id
+  ) m
 ),
 -- in key order: the index is written page after page
 added AS (
