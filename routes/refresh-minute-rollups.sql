@@ -2,7 +2,9 @@
 -- rollup.refresh-max-readings readings: one refresh stays well within the statement timeout) are recounted from
 -- the readings and written to metrics_rollup_minute and, over all sensors, metrics_rollup_minute_total, and their
 -- marks removed. A minute whose readings are gone (their partition dropped by retention) finds none and keeps its
--- rollups: rows are only ever written, never deleted here. Returns how many minute rollups it wrote.
+-- rollups: rows are only ever written, never deleted here. Returns how many minutes it took, with readings or
+-- not: the refresh goes on while it finds marks, and a run of minutes whose readings retention dropped would
+-- otherwise end it with a backlog behind them, until the next interval.
 -- The minute now in progress waits until it has lasted a refresh interval (or, for intervals of a minute or more,
 -- until it has ended): every batch marks it, and recounting it at every refresh would read its rows many times
 -- over. Its readings are still exact within two refresh intervals of being stored. Minutes ahead of now (a clock
@@ -113,4 +115,4 @@ hours AS (
   INSERT INTO metrics_rollup_stale_hour (sensor_id, hour)
   SELECT sensor_id, hour FROM sensor_hours WHERE NOT added_only
 )
-SELECT count(*) FROM counted
+SELECT count(*) FROM picked

@@ -91,6 +91,37 @@ class RollupsTest {
     }
 
     @Test
+    void marksOfMinutesWhoseReadingsAreGoneDoNotHoldUpTheMinutesBehindThem() throws Exception {
+        try (Pipeline p = Pipeline.scenario("rollups_empty_marks", 4)) {
+            p.startService();
+            Instant hourAgo = Instant.now().minus(1, ChronoUnit.HOURS);
+            LoadGenerator.produce(p.load(20, 2_000).withClock(n -> hourAgo.plusMillis(n * 100)));
+            p.awaitCaughtUp(CATCH_UP);
+            p.awaitRollupsExact();
+            p.stopService();
+            try (Connection c = p.db(); var st = c.createStatement()) {
+                // 1,000 minutes marked whose readings are gone, as after a retention drop, older than the rest
+                st.execute("""
+                        INSERT INTO metrics_rollup_stale (minute, readings)
+                        SELECT date_trunc('minute', now() - INTERVAL '20 days', 'UTC') + n * INTERVAL '1 minute', 0
+                        FROM generate_series(0, 999) AS n""");
+                // and the minutes with readings marked, their rollups wrong until they are recounted
+                st.execute("UPDATE metrics_rollup_minute SET value_sum = value_sum + 1");
+                st.execute("""
+                        INSERT INTO metrics_rollup_stale (minute, readings)
+                        SELECT date_trunc('minute', timestamp, 'UTC'), count(*) FROM metrics GROUP BY 1""");
+            }
+            assertTrue(p.rollupMismatches("minute") > 0);
+            // one refresh of 100 minutes at a time, one timer tick per 10 minutes: only the first tick's refreshes
+            // can make them exact within the wait
+            p.set("rollup.refresh-interval-ms", "600000").set("rollup.refresh-max-minutes", "100");
+            p.startService();
+            p.awaitRollupsExact();
+            assertEquals(0, p.count("SELECT count(*) FROM metrics_rollup_stale"));
+        }
+    }
+
+    @Test
     void rollupsOutliveTheReadingsRetentionDropsAndHaveARetentionOfTheirOwn() throws Exception {
         try (Pipeline p = Pipeline.scenario("rollups_retention", 4).set("db.partition.maintenance-interval-ms", "500")) {
             p.startService();
