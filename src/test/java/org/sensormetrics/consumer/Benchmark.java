@@ -50,7 +50,11 @@ public final class Benchmark {
                 + pattern + "' OR relname LIKE '" + orPattern + "')");
     }
 
-    public static void main(String[] args) throws Exception {
+    public static void main(String[] args) {
+        Pipeline.exitWith(Benchmark::run);
+    }
+
+    private static boolean run() throws Exception {
         boolean steady = "steady".equals(env("BENCH_MODE", "bulk"));
         long events = Long.parseLong(env("BENCH_EVENTS", "1000000"));
         int rate = Integer.parseInt(env("BENCH_RATE", "5000"));
@@ -228,7 +232,7 @@ public final class Benchmark {
         System.out.println();
         results.forEach((k, v) -> System.out.printf("| %-26s | %s |%n", k, v));
         p.stopService();
-        System.exit(exact ? 0 : 1);
+        return exact;
     }
 
     /** Each instance's peak, in MB, "a / b / c". */

@@ -311,18 +311,13 @@ public final class FaultSuite {
     }
 
     public static void main(String[] args) {
-        int status = 2;
-        try {
+        Pipeline.exitWith(() -> {
             long events = Long.parseLong(System.getenv().getOrDefault("FAULT_EVENTS", "200000"));
             int repeat = Integer.parseInt(System.getenv().getOrDefault("FAULT_REPEAT", "1"));
             List<Result> results = runAll(events, System.getenv().getOrDefault("FAULT_SCENARIOS", ""), repeat);
             print(results);
-            status = results.stream().allMatch(r -> r.violations().isEmpty()) ? 0 : 1;
-        } catch (Exception e) {
-            e.printStackTrace();
-        } finally {
-            System.exit(status); // the in-process broker's threads would keep the JVM alive
-        }
+            return results.stream().allMatch(r -> r.violations().isEmpty());
+        });
     }
 
     /** The scenarios named in only (all when blank), each repeat times in a row. */

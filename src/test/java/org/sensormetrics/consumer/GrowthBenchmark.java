@@ -6,6 +6,7 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.sql.Connection;
 import java.sql.ResultSet;
+import java.sql.SQLException;
 import java.time.Instant;
 import java.time.temporal.ChronoUnit;
 import java.util.ArrayList;
@@ -39,7 +40,11 @@ public final class GrowthBenchmark {
     private GrowthBenchmark() {
     }
 
-    public static void main(String[] args) throws Exception {
+    public static void main(String[] args) {
+        Pipeline.exitWith(GrowthBenchmark::run);
+    }
+
+    private static boolean run() throws Exception {
         long events = Long.parseLong(env("GROWTH_EVENTS", "50000000"));
         boolean reference = "reference".equals(env("GROWTH_LAYOUT", "partitioned"));
         long pgMemory = bytes(env("GROWTH_PG_MEMORY", "2g"));
@@ -52,6 +57,7 @@ public final class GrowthBenchmark {
         String[] pgSettings = {"shared_buffers=512MB", "max_wal_size=4GB", "synchronous_commit=on"};
 
         Pipeline.startOrUseServices(Path.of("target/growth-postgres"), pgMemory, pgSettings);
+        dropEarlierRuns();
         String run = "growth_" + System.currentTimeMillis() % 1_000_000;
         Pipeline p = new Pipeline(run, run, run, 12);
         Map<String, String> serviceEnv = new HashMap<>();
@@ -188,7 +194,25 @@ public final class GrowthBenchmark {
         results.forEach((k, v) -> System.out.printf("| %-26s | %s |%n", k, v));
         printPlans(p, rollups);
         p.stopService();
-        System.exit(exact ? 0 : 1);
+        return exact;
+    }
+
+    /**
+     * The databases of earlier runs, kept for a look until this one starts: a 50,000,000-event run with rollups leaves tens
+     * of GB, and a series of runs filled the disk.
+     */
+    private static void dropEarlierRuns() throws SQLException {
+        List<String> earlier = new ArrayList<>();
+        try (Connection c = Pipeline.postgres().connect("postgres"); var st = c.createStatement();
+             ResultSet rs = st.executeQuery("SELECT datname FROM pg_database WHERE datname LIKE 'growth\\_%'")) {
+            while (rs.next()) {
+                earlier.add(rs.getString(1));
+            }
+        }
+        for (String database : earlier) {
+            System.out.println("Dropping the database of an earlier run: " + database);
+            Pipeline.postgres().dropDatabase(database);
+        }
     }
 
     /**

@@ -12,6 +12,7 @@ import java.time.Duration;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.concurrent.Callable;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.function.BooleanSupplier;
 
@@ -99,6 +100,21 @@ final class Pipeline implements AutoCloseable {
                     // the JVM is going away either way
                 }
             }));
+        }
+    }
+
+    /**
+     * Runs a command-line harness and exits with 0 when its run held every check, 1 when not, 2 when it threw: the
+     * in-process broker's threads would otherwise keep the JVM alive, silently, after main has thrown.
+     */
+    static void exitWith(Callable<Boolean> run) {
+        int status = 2;
+        try {
+            status = run.call() ? 0 : 1;
+        } catch (Exception e) {
+            e.printStackTrace();
+        } finally {
+            System.exit(status);
         }
     }
 

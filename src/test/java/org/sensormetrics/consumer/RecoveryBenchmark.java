@@ -31,8 +31,7 @@ public final class RecoveryBenchmark {
     }
 
     public static void main(String[] args) {
-        int status = 2;
-        try {
+        Pipeline.exitWith(() -> {
             int rounds = Integer.parseInt(env("RECOVERY_ROUNDS", "5"));
             int rate = Integer.parseInt(env("RECOVERY_RATE", "5000"));
             List<String> stops = List.of(env("RECOVERY_STOPS", "kill9,sigterm").split(","));
@@ -43,12 +42,8 @@ public final class RecoveryBenchmark {
                 exact &= measure(membership, stops, rounds, rate, all);
             }
             print(all);
-            status = exact ? 0 : 1;
-        } catch (Exception e) {
-            e.printStackTrace();
-        } finally {
-            System.exit(status); // the in-process broker's threads would keep the JVM alive
-        }
+            return exact;
+        });
     }
 
     private static boolean measure(String membership, List<String> stops, int rounds, int rate, List<Round> results) throws Exception {

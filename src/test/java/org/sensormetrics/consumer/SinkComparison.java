@@ -25,7 +25,11 @@ public final class SinkComparison {
     private SinkComparison() {
     }
 
-    public static void main(String[] args) throws Exception {
+    public static void main(String[] args) {
+        Pipeline.exitWith(SinkComparison::run);
+    }
+
+    private static boolean run() throws Exception {
         long events = Long.parseLong(env("SINK_EVENTS", "1000000"));
         Pipeline.startOrUseServices(Path.of("target/bench-postgres"));
         String run = "sink_" + System.currentTimeMillis() % 1_000_000;
@@ -103,7 +107,7 @@ public final class SinkComparison {
                 env("SINK_UNNEST", "true"), theirs.eventsPerSecond(), rows, theirs.cpu().perEvent(events).replace("service", "Connect worker"));
         System.out.printf("service / sink: %.2f events/s, %.2f CPU per event (the service's JVM over the Connect worker's)%n",
                 ours.eventsPerSecond() / theirs.eventsPerSecond(), ours.cpu().instances()[0] / theirs.cpu().instances()[0]);
-        System.exit(0);
+        return true;
     }
 
     /** Events/s and the CPU of the process and of its sessions on the database from its group's first committed offset to lag 0. */

@@ -31,14 +31,7 @@ public final class Soak {
     }
 
     public static void main(String[] args) {
-        int status = 2;
-        try {
-            status = run() ? 0 : 1;
-        } catch (Exception e) {
-            e.printStackTrace();
-        } finally {
-            System.exit(status); // the in-process broker's threads would keep the JVM alive
-        }
+        Pipeline.exitWith(Soak::run);
     }
 
     /** One sample of one instance, once a minute. */
