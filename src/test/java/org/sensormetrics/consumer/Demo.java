@@ -77,6 +77,7 @@ public final class Demo {
         System.out.printf("%nThe service keeps running; Ctrl+C stops it. Try:%n"
                 + "  curl 'http://localhost:%1$d/api/metrics?sensorId=sensor_1&limit=5'%n"
                 + "  curl 'http://localhost:%1$d/api/metrics/summary'%n"
+                + "  curl 'http://localhost:%1$d/api/metrics/series?sensorId=sensor_1&step=1m'%n"
                 + "  curl 'http://localhost:%1$d/api/rejected?limit=5'%n"
                 + "  curl http://localhost:%1$d/observe/health/ready%n"
                 + "  curl http://localhost:%1$d/observe/metrics%n", p.httpPort);
