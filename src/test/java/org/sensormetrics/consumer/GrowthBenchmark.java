@@ -112,12 +112,16 @@ public final class GrowthBenchmark {
                     previousNanos = now; // the first committed batch starts the clock
                     previousCount = stored;
                 }
-                while (tenth <= 10 && stored >= events * tenth / 10) {
-                    tenths.add(String.format("%,.0f", (stored - previousCount) / ((now - previousNanos) / 1e9)));
-                    disk.add(mb(tableBytes(p)));
+                if (tenth <= 10 && stored >= events * tenth / 10) {
+                    // tenths passed between two samples (a small run) share the rate since the last tenth
+                    String rate = String.format("%,.0f", (stored - previousCount) / ((now - previousNanos) / 1e9));
+                    while (tenth <= 10 && stored >= events * tenth / 10) {
+                        tenths.add(rate);
+                        disk.add(mb(tableBytes(p)));
+                        tenth++;
+                    }
                     previousCount = stored;
                     previousNanos = now;
-                    tenth++;
                 }
                 if (retentionDays > 0 && stored > 0 && now - lastDrop > TimeUnit.SECONDS.toNanos(5)) { // the tables exist
                     droppedEvents += dropExpired(p, retentionDays, dropped);
