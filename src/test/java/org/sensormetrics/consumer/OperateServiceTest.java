@@ -93,6 +93,9 @@ class OperateServiceTest {
             p.send(records);
             p.awaitCaughtUp(CATCH_UP);
             p.assertExactlyOnce(11);
+            // the pool's sessions plan without JIT compilation (docs/decisions.md 25) and under the statement timeout
+            assertEquals("off", p.serviceSessionSetting("jit"));
+            assertEquals("1min", p.serviceSessionSetting("statement_timeout"));
 
             // lag reaches 0 on the service's own gauge, and every readiness check is UP
             Pipeline.await("lag gauge 0 on every partition", Duration.ofSeconds(30), () -> Pipeline.safe(() -> {

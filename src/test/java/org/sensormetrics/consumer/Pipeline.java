@@ -343,6 +343,18 @@ final class Pipeline implements AutoCloseable {
         return Map.entry(response.statusCode(), response.body());
     }
 
+    /** A setting as the service's own database sessions have it: what its pool's connection options set. */
+    String serviceSessionSetting(String name) throws SQLException {
+        javax.sql.DataSource pool = main.getCamelContext().getRegistry().lookupByNameAndType("dataSource", javax.sql.DataSource.class);
+        try (Connection c = pool.getConnection(); var st = c.prepareStatement("SELECT current_setting(?)")) {
+            st.setString(1, name);
+            try (ResultSet rs = st.executeQuery()) {
+                rs.next();
+                return rs.getString(1);
+            }
+        }
+    }
+
     IngestProgress progress() {
         return main.getCamelContext().getRegistry().lookupByNameAndType("ingestProgress", IngestProgress.class);
     }
