@@ -303,7 +303,9 @@ public final class GrowthBenchmark {
                     .replace(":#to", q.to()).replace(":#limit", "100").replace(":#offset", "0");
             System.out.println();
             System.out.println("EXPLAIN (ANALYZE, BUFFERS) " + q.title() + ":");
-            try (Connection c = p.db(); var st = c.createStatement(); ResultSet rs = st.executeQuery("EXPLAIN (ANALYZE, BUFFERS) " + sql)) {
+            try (Connection c = p.db(); var st = c.createStatement()) {
+                st.execute("SET jit = off"); // as the service's sessions run (the pool's options, jdbc-datasource.camel.yaml)
+                ResultSet rs = st.executeQuery("EXPLAIN (ANALYZE, BUFFERS) " + sql);
                 while (rs.next()) {
                     System.out.println("  " + rs.getString(1));
                 }
