@@ -63,8 +63,8 @@ public final class IngestClientFactory extends DefaultKafkaClientFactory {
         }
     }
 
-    /** The consumer's connection settings (servers, TLS, SASL) that an admin client also takes. */
-    private static Properties adminProperties(Properties consumer) {
+    /** The consumer's connection settings (servers, TLS, SASL) that an admin client also takes; no client id. */
+    static Properties adminProperties(Properties consumer) {
         Properties admin = new Properties();
         for (String name : AdminClientConfig.configNames()) {
             if (consumer.containsKey(name) && !ConsumerConfig.CLIENT_ID_CONFIG.equals(name)) {

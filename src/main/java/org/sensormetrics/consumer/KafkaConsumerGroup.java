@@ -229,13 +229,10 @@ public class KafkaConsumerGroup extends AbstractHealthCheck {
     }
 
     private Properties adminConfig() {
-        Properties config = new Properties();
         // the connection settings the routes' consumers get from camel.component.kafka.* (TLS, SASL, ...),
         // so the admin client reaches the broker wherever they do
-        Properties consumer = getCamelContext().getComponent("kafka", KafkaComponent.class).getConfiguration()
-                .createConsumerProperties();
-        consumer.stringPropertyNames().stream().filter(AdminClientConfig.configNames()::contains)
-                .forEach(name -> config.put(name, consumer.get(name)));
+        Properties config = IngestClientFactory.adminProperties(getCamelContext().getComponent("kafka", KafkaComponent.class)
+                .getConfiguration().createConsumerProperties());
         config.put(AdminClientConfig.BOOTSTRAP_SERVERS_CONFIG, brokers);
         config.put(AdminClientConfig.CLIENT_ID_CONFIG, "sensor-metrics-lag-monitor");
         // a check never outlasts the next one
