@@ -41,7 +41,7 @@ public final class SinkComparison {
         ServiceProcess service = ServiceProcess.start(p, log, "256m", Map.of());
         Timed ours;
         try {
-            ours = timeToLagZero(p, p.group, events, service.pid(), p.database);
+            ours = timeToLagZero(p, p.group, events, service.pid(), p.database, log);
         } finally {
             service.stop();
         }
@@ -55,6 +55,7 @@ public final class SinkComparison {
             st.execute("SELECT sensor_metrics_create_partitions(ARRAY[floor(extract(epoch FROM now()) / 3600)::bigint], INTERVAL '1 day')");
         }
         Path dir = Files.createDirectories(Path.of("target/connect"));
+        Path connectLog = dir.resolve("connect-" + run + ".log");
         Files.writeString(dir.resolve("worker.properties"), String.join("\n",
                 "bootstrap.servers=" + Pipeline.kafka().bootstrapServers(),
                 "key.converter=org.apache.kafka.connect.storage.StringConverter",
@@ -89,11 +90,11 @@ public final class SinkComparison {
         ProcessBuilder pb = new ProcessBuilder(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
                 "-cp", Path.of(env("CONNECT_LIB", "src/test/connect/target/lib")).toAbsolutePath() + "/*", "org.apache.kafka.connect.cli.ConnectStandalone",
                 dir.resolve("worker.properties").toString(), dir.resolve("sink.properties").toString())
-                .redirectErrorStream(true).redirectOutput(dir.resolve("connect-" + run + ".log").toFile());
+                .redirectErrorStream(true).redirectOutput(connectLog.toFile());
         Process connect = pb.start();
         Timed theirs;
         try {
-            theirs = timeToLagZero(p, "connect-debezium-" + run, events, connect.pid(), db);
+            theirs = timeToLagZero(p, "connect-debezium-" + run, events, connect.pid(), db, connectLog);
         } finally {
             connect.destroy();
             connect.waitFor(30, TimeUnit.SECONDS);
@@ -114,7 +115,7 @@ public final class SinkComparison {
     private record Timed(double eventsPerSecond, CpuTimes cpu) {
     }
 
-    private static Timed timeToLagZero(Pipeline p, String group, long events, long pid, String database) throws Exception {
+    private static Timed timeToLagZero(Pipeline p, String group, long events, long pid, String database, Path log) throws Exception {
         long first = 0;
         CpuTimes atFirst = null;
         long deadline = System.nanoTime() + TimeUnit.MINUTES.toNanos(15);
@@ -127,6 +128,11 @@ public final class SinkComparison {
             }
             if (committed >= events) {
                 return new Timed(events / ((now - first) / 1e9), CpuTimes.read(new long[] {pid}, database).minus(atFirst));
+            }
+            // a worker that cannot start (its jars not built, say) would otherwise be waited for 15 minutes
+            if (!ProcessHandle.of(pid).map(ProcessHandle::isAlive).orElse(false)) {
+                throw new IllegalStateException("process " + pid + " of " + group + " ended before its group caught up: " + log
+                        + " says why\n" + Files.readString(log));
             }
             Thread.sleep(100);
         }
