@@ -305,9 +305,10 @@ public final class GrowthBenchmark {
             System.out.println("EXPLAIN (ANALYZE, BUFFERS) " + q.title() + ":");
             try (Connection c = p.db(); var st = c.createStatement()) {
                 st.execute("SET jit = off"); // as the service's sessions run (the pool's options, jdbc-datasource.camel.yaml)
-                ResultSet rs = st.executeQuery("EXPLAIN (ANALYZE, BUFFERS) " + sql);
-                while (rs.next()) {
-                    System.out.println("  " + rs.getString(1));
+                try (ResultSet rs = st.executeQuery("EXPLAIN (ANALYZE, BUFFERS) " + sql)) {
+                    while (rs.next()) {
+                        System.out.println("  " + rs.getString(1));
+                    }
                 }
             }
         }
