@@ -2,9 +2,11 @@
 -- rollup.refresh-max-readings readings: one refresh stays well within the statement timeout) are recounted from
 -- the readings and written to metrics_rollup_minute and, over all sensors, metrics_rollup_minute_total, and their
 -- marks removed. A minute whose readings are gone (their partition dropped by retention) finds none and keeps its
--- rollups: rows are only ever written, never deleted here. Returns how many minutes it took, with readings or
--- not: the refresh goes on while it finds marks, and a run of minutes whose readings retention dropped would
--- otherwise end it with a backlog behind them, until the next interval.
+-- rollups: rows are only ever written, never deleted here. Returns how many minutes it took (minutes), with
+-- readings or not, and whether its bounds left marked minutes that were ready (more): the refresh goes on at once
+-- only then. Going on while it took anything recounted, in a bulk load of a minute just ended, that whole minute
+-- again for every batch of it stored meanwhile (docs/decisions.md 25); counting readings instead of minutes
+-- ended it at a run of minutes whose readings retention had dropped, with a backlog behind them.
 -- The minute now in progress waits until it has lasted a refresh interval (or, for intervals of a minute or more,
 -- until it has ended): every batch marks it, and recounting it at every refresh would read its rows many times
 -- over. Its readings are still exact within two refresh intervals of being stored. Minutes ahead of now (a clock
@@ -21,12 +23,16 @@ WITH stale AS (
      OR minute > now()
   GROUP BY minute
   ORDER BY minute
-  LIMIT CAST(:#${properties:rollup.refresh-max-minutes} AS integer)
+  -- one more than a refresh takes: whether any is left after it
+  LIMIT CAST(:#${properties:rollup.refresh-max-minutes} AS integer) + 1
 ),
--- the oldest of those up to rollup.refresh-max-readings, and always the first, however many readings it has
+-- the oldest of those up to rollup.refresh-max-minutes and rollup.refresh-max-readings, and always the first,
+-- however many readings it has
 taken AS (
-  SELECT minute FROM (SELECT minute, sum(readings) OVER (ORDER BY minute) - readings AS before FROM stale) s
-  WHERE before < CAST(:#${properties:rollup.refresh-max-readings} AS bigint)
+  SELECT minute FROM (SELECT minute, row_number() OVER (ORDER BY minute) AS place,
+                             sum(readings) OVER (ORDER BY minute) - readings AS before FROM stale) s
+  WHERE place <= CAST(:#${properties:rollup.refresh-max-minutes} AS integer)
+    AND before < CAST(:#${properties:rollup.refresh-max-readings} AS bigint)
 ),
 picked AS (
   SELECT s.minute, t.bucket IS NULL AS first_rollup
@@ -115,4 +121,4 @@ hours AS (
   INSERT INTO metrics_rollup_stale_hour (sensor_id, hour)
   SELECT sensor_id, hour FROM sensor_hours WHERE NOT added_only
 )
-SELECT count(*) FROM picked
+SELECT (SELECT count(*) FROM picked) AS minutes, (SELECT count(*) FROM stale) > (SELECT count(*) FROM picked) AS more
