@@ -167,26 +167,9 @@ public final class ArrayHeadersMapFactory implements HeadersMapFactory {
 
                 @Override
                 public Iterator<Entry<String, Object>> iterator() {
-                    return new Iterator<>() {
-                        private int next;
-                        private int last = -1;
-                        private int expected = changes;
-
+                    return new Cursor<>() {
                         @Override
-                        public boolean hasNext() {
-                            return next < size;
-                        }
-
-                        @Override
-                        public Entry<String, Object> next() {
-                            if (expected != changes) {
-                                throw new ConcurrentModificationException();
-                            }
-                            if (next >= size) {
-                                throw new NoSuchElementException();
-                            }
-                            last = next++;
-                            int at = last;
+                        Entry<String, Object> at(int at) {
                             return new SimpleEntry<>(names[at], values[at]) {
                                 @Override
                                 public Object setValue(Object value) {
@@ -194,20 +177,6 @@ public final class ArrayHeadersMapFactory implements HeadersMapFactory {
                                     return super.setValue(value);
                                 }
                             };
-                        }
-
-                        @Override
-                        public void remove() {
-                            if (last < 0) {
-                                throw new IllegalStateException();
-                            }
-                            if (expected != changes) {
-                                throw new ConcurrentModificationException();
-                            }
-                            removeAt(last);
-                            next = last;
-                            last = -1;
-                            expected = changes;
                         }
                     };
                 }
@@ -217,6 +186,87 @@ public final class ArrayHeadersMapFactory implements HeadersMapFactory {
                     Headers.this.clear();
                 }
             };
+        }
+
+        /** The names themselves, with no entry made per name (KafkaBatchOffsets.release retains a few per record). */
+        @Override
+        public Set<String> keySet() {
+            return new AbstractSet<>() {
+                @Override
+                public int size() {
+                    return size;
+                }
+
+                @Override
+                public boolean contains(Object name) {
+                    return indexOf(name) >= 0;
+                }
+
+                @Override
+                public boolean remove(Object name) {
+                    int i = indexOf(name);
+                    if (i < 0) {
+                        return false;
+                    }
+                    removeAt(i);
+                    return true;
+                }
+
+                @Override
+                public Iterator<String> iterator() {
+                    return new Cursor<>() {
+                        @Override
+                        String at(int at) {
+                            return names[at];
+                        }
+                    };
+                }
+
+                @Override
+                public void clear() {
+                    Headers.this.clear();
+                }
+            };
+        }
+
+        /** An iterator over the headers in the order they were put, that removes through removeAt. */
+        private abstract class Cursor<T> implements Iterator<T> {
+            private int next;
+            private int last = -1;
+            private int expected = changes;
+
+            abstract T at(int at);
+
+            @Override
+            public boolean hasNext() {
+                return next < size;
+            }
+
+            @Override
+            public T next() {
+                if (expected != changes) {
+                    throw new ConcurrentModificationException();
+                }
+                if (next >= size) {
+                    throw new NoSuchElementException();
+                }
+                last = next++;
+                return at(last);
+            }
+
+            @Override
+            public void remove() {
+                if (last < 0) {
+                    throw new IllegalStateException();
+                }
+                if (expected != changes) {
+                    throw new ConcurrentModificationException();
+                }
+                removeAt(last);
+                next = last;
+                last = -1;
+                expected = changes;
+            }
         }
     }
 }

@@ -4,10 +4,12 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertInstanceOf;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import java.util.HashSet;
 import java.util.Iterator;
 import java.util.List;
 import java.util.Map;
 import java.util.Random;
+import java.util.Set;
 import java.util.TreeMap;
 
 import org.apache.camel.impl.DefaultCamelContext;
@@ -42,7 +44,7 @@ class ArrayHeadersMapFactoryTest {
             for (int op = 0; op < 40; op++) {
                 String name = NAMES.get(random.nextInt(NAMES.size()));
                 Object value = random.nextInt(5);
-                switch (random.nextInt(6)) {
+                switch (random.nextInt(9)) {
                     case 0, 1 -> assertEquals(camel.put(name, value), ours.put(name, value), "put " + name);
                     case 2 -> assertEquals(camel.remove(name), ours.remove(name), "remove " + name);
                     case 3 -> assertEquals(camel.containsKey(name), ours.containsKey(name), "containsKey " + name);
@@ -58,6 +60,14 @@ class ArrayHeadersMapFactoryTest {
                                 camel.put(e.getKey(), 9);
                             }
                         }
+                    }
+                    case 5 -> assertEquals(camel.keySet().remove(name), ours.keySet().remove(name), "keySet().remove " + name);
+                    case 6 -> assertEquals(camel.keySet().contains(name), ours.keySet().contains(name), "keySet().contains " + name);
+                    case 7 -> {
+                        // as KafkaBatchOffsets.release does: the names kept as given, not ignoring case
+                        Set<String> kept = new HashSet<>();
+                        random.ints(random.nextInt(4), 0, NAMES.size()).forEach(i -> kept.add(NAMES.get(i)));
+                        assertEquals(camel.keySet().retainAll(kept), ours.keySet().retainAll(kept), "keySet().retainAll " + kept);
                     }
                     default -> assertEquals(camel.get(name), ours.get(name), "get " + name);
                 }
