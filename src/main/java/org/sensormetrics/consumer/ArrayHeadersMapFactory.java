@@ -199,17 +199,14 @@ public final class ArrayHeadersMapFactory implements HeadersMapFactory {
 
                 @Override
                 public boolean contains(Object name) {
-                    return indexOf(name) >= 0;
+                    return containsKey(name);
                 }
 
                 @Override
                 public boolean remove(Object name) {
-                    int i = indexOf(name);
-                    if (i < 0) {
-                        return false;
-                    }
-                    removeAt(i);
-                    return true;
+                    int before = size;
+                    Headers.this.remove(name);
+                    return size < before;
                 }
 
                 @Override
