@@ -1,42 +1,22 @@
--- The rollup refresh, part one: the oldest stale minutes (at most rollup.refresh-max-minutes, and about
--- rollup.refresh-max-readings readings: one refresh stays well within the statement timeout) are recounted from
--- the readings and written to metrics_rollup_minute and, over all sensors, metrics_rollup_minute_total, and their
--- marks removed. A minute whose readings are gone (their partition dropped by retention) finds none and keeps its
--- rollups: rows are only ever written, never deleted here. Returns how many minutes it took (minutes), with
--- readings or not, and whether its bounds left marked minutes that were ready (more): the refresh goes on at once
--- only then. Going on while it took anything recounted, in a bulk load of a minute just ended, that whole minute
--- again for every batch of it stored meanwhile (docs/decisions.md 25); counting readings instead of minutes
--- ended it at a run of minutes whose readings retention had dropped, with a backlog behind them.
--- The minute now in progress waits until it has lasted a refresh interval (or, for intervals of a minute or more,
--- until it has ended): every batch marks it, and recounting it at every refresh would read its rows many times
--- over. Its readings are still exact within two refresh intervals of being stored. Minutes ahead of now (a clock
--- that runs ahead, a reading from the future) are not held back.
+-- The rollup refresh, step two, in its transaction: the minutes step one picked (the variable picked,
+-- minutes since 1970 separated by commas, pick-minutes-and-make-rollup-partitions.sql), those still marked, are
+-- recounted from the readings and written to metrics_rollup_minute and, over all sensors,
+-- metrics_rollup_minute_total, and their marks removed. Only those: their rollup partitions were made before this
+-- transaction began, and a minute marked since waits for the next refresh. A minute whose readings are gone (their
+-- partition dropped by retention) finds none and keeps its rollups: rows are only ever written, never deleted
+-- here. Returns how many minutes it recounted.
 -- A minute rolled up for the first time (no total yet: the totals are written with the minutes, and dropped with
 -- them) is the common case, live or backfill: its rows are plain inserts, with no conflict to check (one refresh at
 -- a time writes rollups), and each sensor's hour gets the new minutes added to it, as an hour is exactly the sum of
 -- its minutes after every refresh. A minute rolled up before (late readings, redeliveries) is rewritten, and each
 -- sensor's hours among those are marked for part two, which sums them again from their minutes. At one reading per
 -- sensor and minute this took the refresh from 14.8 to 8-9 us per reading (docs/decisions.md 25).
-WITH stale AS (
-  SELECT minute, sum(coalesce(readings, 0)) AS readings FROM metrics_rollup_stale
-  WHERE minute + LEAST(INTERVAL '1 minute', CAST(:#${properties:rollup.refresh-interval-ms} AS bigint) * INTERVAL '1 millisecond') <= now()
-     OR minute > now()
-  GROUP BY minute
-  ORDER BY minute
-  -- one more than a refresh takes: whether any is left after it
-  LIMIT CAST(:#${properties:rollup.refresh-max-minutes} AS integer) + 1
-),
--- the oldest of those up to rollup.refresh-max-minutes and rollup.refresh-max-readings, and always the first,
--- however many readings it has
-taken AS (
-  SELECT minute FROM (SELECT minute, row_number() OVER (ORDER BY minute) AS place,
-                             sum(readings) OVER (ORDER BY minute) - readings AS before FROM stale) s
-  WHERE place <= CAST(:#${properties:rollup.refresh-max-minutes} AS integer)
-    AND before < CAST(:#${properties:rollup.refresh-max-readings} AS bigint)
-),
-picked AS (
+WITH picked AS (
   SELECT s.minute, t.bucket IS NULL AS first_rollup
-  FROM taken s LEFT JOIN metrics_rollup_minute_total t ON t.bucket = s.minute
+  FROM (SELECT DISTINCT minute FROM metrics_rollup_stale
+        WHERE minute = ANY (ARRAY(SELECT to_timestamp(CAST(m AS bigint) * 60)
+                                  FROM unnest(string_to_array(:#${variable.picked[minutes]}, ',')) AS m))) s
+  LEFT JOIN metrics_rollup_minute_total t ON t.bucket = s.minute
 ),
 cleared AS (
   DELETE FROM metrics_rollup_stale s USING picked p WHERE s.minute = p.minute
@@ -121,4 +101,4 @@ hours AS (
   INSERT INTO metrics_rollup_stale_hour (sensor_id, hour)
   SELECT sensor_id, hour FROM sensor_hours WHERE NOT added_only
 )
-SELECT (SELECT count(*) FROM picked) AS minutes, (SELECT count(*) FROM stale) > (SELECT count(*) FROM picked) AS more
+SELECT count(*) FROM picked

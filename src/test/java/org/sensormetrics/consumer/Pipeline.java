@@ -45,6 +45,8 @@ final class Pipeline implements AutoCloseable {
     private final EmbeddedPostgres pg;
     private final Map<String, String> overrides = new HashMap<>();
     private final Map<String, String> environment = new HashMap<>();
+    /** What a test adds to the in-process service's context before its routes start (an event notifier). */
+    private final java.util.List<java.util.function.Consumer<org.apache.camel.CamelContext>> beforeStart = new java.util.ArrayList<>();
     private Main main;
     /** One admin client for the scenario's offset queries: polling with a new client each time cost the benchmark seconds of CPU. */
     private Admin admin;
@@ -172,6 +174,12 @@ final class Pipeline implements AutoCloseable {
 
     Pipeline set(String key, String value) {
         overrides.put(key, value);
+        return this;
+    }
+
+    /** Called with the in-process service's context, configured and not yet started, at each startService. */
+    Pipeline beforeStart(java.util.function.Consumer<org.apache.camel.CamelContext> hook) {
+        beforeStart.add(hook);
         return this;
     }
 
@@ -305,6 +313,12 @@ final class Pipeline implements AutoCloseable {
         httpPort = Integer.parseInt(env.get("PORT"));
         main = SensorMetricsConsumer.newMain(env);
         overrides.forEach(main::addOverrideProperty);
+        main.addMainListener(new org.apache.camel.main.MainListenerSupport() {
+            @Override
+            public void afterConfigure(org.apache.camel.main.BaseMainSupport m) {
+                beforeStart.forEach(hook -> hook.accept(m.getCamelContext()));
+            }
+        });
         main.start();
         OPEN.add(this);
     }
