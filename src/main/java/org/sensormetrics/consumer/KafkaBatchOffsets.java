@@ -4,11 +4,9 @@ import java.time.Duration;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
-import java.util.Set;
 
 import org.apache.camel.Body;
 import org.apache.camel.Exchange;
-import org.apache.camel.Message;
 import org.apache.camel.Variable;
 import org.apache.camel.component.kafka.KafkaConstants;
 import org.apache.camel.component.kafka.consumer.DefaultKafkaManualCommit;
@@ -24,9 +22,6 @@ import org.apache.kafka.common.TopicPartition;
  * batch usually spans several. {@link #commit} commits them all in one synchronous request.
  */
 public class KafkaBatchOffsets {
-
-    /** As camel-kafka names them: a record's headers map keeps the name a header was first put with. */
-    private static final Set<String> KEPT_HEADERS = Set.of(KafkaConstants.TOPIC, KafkaConstants.PARTITION, KafkaConstants.OFFSET);
 
     /** The batch's records without those of partitions revoked or rewound since they were polled. */
     public List<Exchange> fresh(@Body List<Exchange> records) {
@@ -59,22 +54,6 @@ public class KafkaBatchOffsets {
         after(next, first, highest);
         DefaultKafkaManualCommit manual = manualCommit(records);
         consumer(manual).commit(next, Duration.ofMillis(manual.getCommitTimeout()));
-    }
-
-    /**
-     * Once the batch's rows are made: every record but the last lets go of its payload and of the headers neither
-     * {@link #commit} nor {@link #rewind} reads. camel-kafka keeps each record's exchange until the batch is done,
-     * and each record's manual commit holds its Kafka record, which holds the payload (a view of the fetched bytes)
-     * and the record's headers: about half of what a young collection copied (docs/decisions.md 24). The last
-     * record keeps its manual commit, the consumer's handle; every record keeps the topic, partition and offset that
-     * a rewind, and camel-kafka after an error that escaped the route, read.
-     */
-    public void release(@Variable("records") List<Exchange> records) {
-        for (int i = 0; i < records.size() - 1; i++) {
-            Message message = records.get(i).getMessage();
-            message.setBody(null);
-            message.getHeaders().keySet().retainAll(KEPT_HEADERS);
-        }
     }
 
     /**
