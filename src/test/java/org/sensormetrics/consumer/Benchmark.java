@@ -19,7 +19,8 @@ import java.util.concurrent.TimeUnit;
 import org.postgresql.PGConnection;
 
 /**
- * Throughput and latency of the packaged service against a COPY baseline measured in the same run.
+ * Throughput and latency of the packaged service against a COPY baseline and the bare pipeline (BarePipeline: a
+ * plain consumer loop, binary COPY per poll, commitSync), both measured in the same run.
  * Run: {@code mvn -q -DskipTests package exec:java -Drun.class=org.sensormetrics.consumer.Benchmark}
  *
  * <p>Bulk (default): N contract events (BENCH_EVENTS, 1,000,000; 12 partitions; 1,000 sensors) are
@@ -111,6 +112,7 @@ public final class Benchmark {
         double allocatedAtEnd;
         long walAtLagZero = 0;
         Instant measuredFrom = Instant.MIN; // steady: the events after the warm-up, by their timestamps
+        CpuTimes serviceCpu = null;
         try {
             if (steady) {
                 // latency counts from the first event: start producing once every partition is assigned
@@ -164,6 +166,7 @@ public final class Benchmark {
                 batches += metric(scrape, "sensor_metrics_batch_insert_seconds_count");
             }
             CpuTimes used = atEnd.minus(atStart);
+            serviceCpu = used;
             results.put("CPU while timed", used.toString());
             results.put("CPU per event", used.perEvent(events));
             results.put("service CPU per event by thread", used.serviceThreadsPerEvent(events));
@@ -228,6 +231,19 @@ public final class Benchmark {
             results.put("COPY baseline", String.format("%,.0f rows/s (%.1f s, one session, one transaction%s)",
                     copy, copySeconds, copyTimes[1] > 0 ? String.format("; its session's CPU %.1f s, %.1f µs per row", copyTimes[1], copyTimes[1] * 1e6 / events) : ""));
             results.put("ratio service / COPY", String.format("%.2f", ours / copy));
+            // the floor: a plain consumer loop, binary COPY per poll, commitSync after each transaction
+            BarePipeline.Result bare;
+            try (Connection c = sameLayout(p, run + "_bare")) {
+                bare = BarePipeline.run(p.kafkaClientProperties(), p.topic, Integer.parseInt(env("CONSUMER_BATCH_SIZE", "5000")), c, events);
+            }
+            double bareRate = events / bare.seconds();
+            double barePerEvent = (bare.pollThreadCpu() + bare.sessionCpu()) * 1e6 / events;
+            double ourPerEvent = (java.util.Arrays.stream(serviceCpu.instances()).sum() + serviceCpu.sessions()) * 1e6 / events;
+            results.put("bare pipeline", String.format("%,.0f events/s (%.1f s); its poll thread %.1f µs, its PostgreSQL session %.1f µs per event",
+                    bareRate, bare.seconds(), bare.pollThreadCpu() * 1e6 / events, bare.sessionCpu() * 1e6 / events));
+            results.put("ratio service / bare", String.format("events/s %.2f; CPU per event %.2f (service process and its sessions: %.1f µs, "
+                    + "against the bare poll thread and its session: %.1f µs); poll threads %.2f", ours / bareRate, ourPerEvent / barePerEvent,
+                    ourPerEvent, barePerEvent, serviceCpu.threads().getOrDefault("Camel (poll)", 0.0) / bare.pollThreadCpu()));
         }
         System.out.println();
         results.forEach((k, v) -> System.out.printf("| %-26s | %s |%n", k, v));
@@ -242,27 +258,12 @@ public final class Benchmark {
 
     /** COPY of the rows the service stored into a fresh database with the same schema: seconds, and its session's CPU seconds. */
     private static double[] copyBaseline(Pipeline p, String database) throws Exception {
-        Pipeline.postgres().createDatabase(database);
         ByteArrayOutputStream metrics = new ByteArrayOutputStream();
-        String hours;
         try (Connection c = p.db()) {
             var copy = c.unwrap(PGConnection.class).getCopyAPI();
             copy.copyOut("COPY (SELECT sensor_id, event_id, timestamp, value, kafka_partition, kafka_offset FROM metrics ORDER BY id) TO STDOUT", metrics);
-            try (var st = c.createStatement();
-                 ResultSet rs = st.executeQuery("SELECT string_agg(DISTINCT floor(extract(epoch FROM timestamp) / 3600)::bigint::text, ',') FROM metrics")) {
-                rs.next();
-                hours = rs.getString(1);
-            }
         }
-        try (Connection c = Pipeline.postgres().connect(database)) {
-            // the same layout, its partitions made before the clock starts
-            try (var st = c.createStatement()) {
-                st.execute(Files.readString(Path.of("routes/schema.sql")));
-            }
-            try (var st = c.prepareStatement("SELECT sensor_metrics_create_partitions(string_to_array(?, ',')::bigint[], INTERVAL '1 day')")) {
-                st.setString(1, hours);
-                st.execute();
-            }
+        try (Connection c = sameLayout(p, database)) {
             c.setAutoCommit(false);
             var copy = c.unwrap(PGConnection.class).getCopyAPI();
             long backend = c.unwrap(PGConnection.class).getBackendPID();
@@ -273,6 +274,26 @@ public final class Benchmark {
             c.commit();
             return new double[] {(System.nanoTime() - start) / 1e9, CpuTimes.processSeconds(backend) - cpuBefore};
         }
+    }
+
+    /** A fresh database with the service's layout and the partitions of the service's readings, made before any clock starts. */
+    private static Connection sameLayout(Pipeline p, String database) throws Exception {
+        String hours;
+        try (Connection c = p.db(); var st = c.createStatement();
+             ResultSet rs = st.executeQuery("SELECT string_agg(DISTINCT floor(extract(epoch FROM timestamp) / 3600)::bigint::text, ',') FROM metrics")) {
+            rs.next();
+            hours = rs.getString(1);
+        }
+        Pipeline.postgres().createDatabase(database);
+        Connection c = Pipeline.postgres().connect(database);
+        try (var st = c.createStatement()) {
+            st.execute(Files.readString(Path.of("routes/schema.sql")));
+        }
+        try (var st = c.prepareStatement("SELECT sensor_metrics_create_partitions(string_to_array(?, ',')::bigint[], INTERVAL '1 day')")) {
+            st.setString(1, hours);
+            st.execute();
+        }
+        return c;
     }
 
     /**
