@@ -9,6 +9,7 @@ import java.util.concurrent.atomic.AtomicLong;
 import java.util.function.Function;
 import java.util.stream.Collectors;
 
+import io.micrometer.core.instrument.DistributionSummary;
 import io.micrometer.core.instrument.FunctionCounter;
 import io.micrometer.core.instrument.MeterRegistry;
 import io.micrometer.core.instrument.Metrics;
@@ -29,7 +30,7 @@ import org.slf4j.LoggerFactory;
  * {@code consumer.retry-initial-ms} up to {@code consumer.retry-max-ms} and resets after a good batch.
  *
  * <p>The counts are Prometheus counters too (sensor_metrics_events_stored_total, ..._records_rejected_total
- * by reason, ..._batches_total by outcome), and as the readiness check {@code ingest} it is DOWN, with the
+ * by reason, ..._batches_total by outcome, ..._batch_size of each committed batch), and as the readiness check {@code ingest} it is DOWN, with the
  * cause, from a failed batch until a batch commits again.
  */
 public class IngestProgress extends AbstractHealthCheck {
@@ -45,6 +46,7 @@ public class IngestProgress extends AbstractHealthCheck {
     private final AtomicInteger consecutiveFailures = new AtomicInteger();
     private volatile String lastFailure;
     private volatile MeterRegistry meters;
+    private DistributionSummary batchSize;
     private long retryInitialMs = 500;
     private long retryMaxMs = 30_000;
     private long progressIntervalMs = 5_000;
@@ -97,17 +99,21 @@ public class IngestProgress extends AbstractHealthCheck {
     }
 
     private record BatchCounts(long stored, long duplicates, Map<String, Long> rejectedByReason) {
+        long rows() {
+            return stored + duplicates + rejectedByReason.values().stream().mapToLong(Long::longValue).sum();
+        }
     }
 
     /** After the transaction and the offset commit. */
     public void batchCommitted(Exchange exchange) {
         BatchCounts counts = exchange.getVariable(COUNTS, BatchCounts.class);
+        registerMeters();
         if (counts != null) {
+            batchSize.record(counts.rows());
             stored.addAndGet(counts.stored());
             duplicates.addAndGet(counts.duplicates());
             counts.rejectedByReason().forEach((reason, n) -> rejectedCounter(reason).addAndGet(n));
         }
-        registerMeters();
         batches.incrementAndGet();
         if (consecutiveFailures.getAndSet(0) > 0) {
             LOG.info("Ingest recovered: batches are committing again");
@@ -161,6 +167,8 @@ public class IngestProgress extends AbstractHealthCheck {
                     .description("Kafka batches, by outcome").tag("outcome", "committed").register(registry);
             FunctionCounter.builder("sensor.metrics.batches", failures, AtomicLong::get)
                     .description("Kafka batches, by outcome").tag("outcome", "failed").register(registry);
+            batchSize = DistributionSummary.builder("sensor.metrics.batch.size").description("Records per Kafka batch committed")
+                    .register(registry);
             meters = registry;
         }
     }

@@ -4,7 +4,9 @@ import java.time.Duration;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.concurrent.TimeUnit;
 
+import io.micrometer.core.instrument.Timer;
 import org.apache.camel.Body;
 import org.apache.camel.Exchange;
 import org.apache.camel.Variable;
@@ -34,7 +36,7 @@ public class KafkaBatchOffsets {
      *                there, not from every record's headers again (a case-insensitive lookup: 5% of the poll
      *                threads' profile samples)
      */
-    public void commit(@Variable("records") List<Exchange> records, @Variable("rows") List<BatchRow> rows) {
+    public void commit(Exchange exchange, @Variable("records") List<Exchange> records, @Variable("rows") List<BatchRow> rows) {
         if (records == null || records.isEmpty()) {
             return;
         }
@@ -53,7 +55,10 @@ public class KafkaBatchOffsets {
         }
         after(next, first, highest);
         DefaultKafkaManualCommit manual = manualCommit(records);
+        long start = System.nanoTime();
         consumer(manual).commit(next, Duration.ofMillis(manual.getCommitTimeout()));
+        Timer.builder("sensor.metrics.offset.commit").description("Time to commit a batch's Kafka offsets")
+                .register(IngestProgress.meterRegistry(exchange.getContext())).record(System.nanoTime() - start, TimeUnit.NANOSECONDS);
     }
 
     /**

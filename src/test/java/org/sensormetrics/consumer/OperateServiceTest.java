@@ -115,8 +115,9 @@ class OperateServiceTest {
             assertTrue(scrape.contains("\nsensor_metrics_events_stored_total 11.0"), scrape);
             assertTrue(scrape.contains("\nsensor_metrics_records_rejected_total{reason=\"not_json\"} 1.0"), scrape);
             assertTrue(scrape.contains("\nsensor_metrics_records_rejected_total{reason=\"invalid_timestamp\"} 1.0"), scrape);
-            // the timers the ingest route starts and stops around each batch's transaction and its offset commit
-            for (String timer : List.of("sensor_metrics_batch_insert_seconds_count", "sensor_metrics_offset_commit_seconds_count")) {
+            // each batch's transaction (Camel's route timer of store-batch), its offset commit, its size
+            for (String timer : List.of("camel_route_policy_seconds_count\\{[^}]*routeId=\"store-batch\"[^}]*}",
+                    "sensor_metrics_offset_commit_seconds_count", "sensor_metrics_batch_size_count")) {
                 Matcher count = Pattern.compile("^" + timer + "(\\{[^}]*})? ([0-9.]+)$", Pattern.MULTILINE).matcher(scrape);
                 assertTrue(count.find() && Double.parseDouble(count.group(2)) >= 1, timer + " in " + scrape);
             }
