@@ -31,10 +31,13 @@ public class KafkaBatchOffsets {
     }
 
     /**
-     * @param records the batch's record exchanges, kept in a variable before the body became rows
-     * @param rows    their rows, one per record, which carry each record's topic, partition and offset: read from
-     *                there, not from every record's headers again (a case-insensitive lookup: 5% of the poll
-     *                threads' profile samples)
+     * Commits, in one synchronous request, the offset after each partition's last row, and times it
+     * (sensor_metrics_offset_commit_seconds).
+     *
+     * @param exchange the batch's exchange, for the registry Camel scrapes
+     * @param records  the batch's record exchanges, kept in a variable before the body became rows
+     * @param rows     their rows, one per record, which carry each record's topic, partition and offset: read from
+     *                 there, not from every record's headers again (a case-insensitive lookup)
      */
     public void commit(Exchange exchange, @Variable("records") List<Exchange> records, @Variable("rows") List<BatchRow> rows) {
         if (records == null || records.isEmpty()) {
