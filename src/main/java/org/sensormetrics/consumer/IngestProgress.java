@@ -129,7 +129,7 @@ public class IngestProgress extends AbstractHealthCheck {
         registerMeters();
         failures.incrementAndGet();
         int attempt = consecutiveFailures.incrementAndGet();
-        long delay = Math.min(retryMaxMs, retryInitialMs << Math.min(attempt - 1, 20));
+        long delay = RetryBackOff.delayMs(retryInitialMs, retryMaxMs, attempt);
         Exception cause = exchange.getException() != null ? exchange.getException()
                 : exchange.getProperty(Exchange.EXCEPTION_CAUGHT, Exception.class);
         String why = cause == null ? "unknown" : rootMessage(cause);

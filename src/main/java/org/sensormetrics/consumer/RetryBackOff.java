@@ -49,11 +49,16 @@ public class RetryBackOff implements CamelContextAware {
         register();
         failed.incrementAndGet();
         failuresInARow++;
-        long delay = Math.min(maxMs, initialMs << Math.min(failuresInARow - 1, 20));
+        long delay = delayMs(initialMs, maxMs, failuresInARow);
         notBeforeNanos = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(delay);
         Exception cause = exchange.getProperty(Exchange.EXCEPTION_CAUGHT, Exception.class);
         LOG.warn("{} failed, nothing of it committed (failure {} in a row), next run in {} ms: {}", job, failuresInARow, delay,
                 cause == null ? "unknown" : IngestProgress.rootMessage(cause));
+    }
+
+    /** The back-off after this many failures in a row: initialMs, doubling with each, at most maxMs. */
+    static long delayMs(long initialMs, long maxMs, int failuresInARow) {
+        return Math.min(maxMs, initialMs << Math.min(failuresInARow - 1, 20));
     }
 
     private void register() {
