@@ -10,7 +10,7 @@
 --   * each kept event gets its processed_events row and its metrics row, both ON CONFLICT DO NOTHING:
 --     the two rows are only ever written together, so an id stored by an earlier batch (or a
 --     concurrent consumer) is skipped in both, and an id the old consumer marked processed without a
---     metric gets its metric. The statement's row count is the number of new metrics rows.
+--     metric gets its metric. It returns the number of new metrics rows.
 --   * metrics rows are inserted in partition/offset order, so metrics.id follows each sensor's order.
 -- processed_events is written first and in event_id order: two consumers meeting on the same ids wait
 -- for each other there, in one order, and never deadlock.
@@ -43,12 +43,16 @@ claimed AS (
   ORDER BY event_id
   ON CONFLICT (event_id) DO NOTHING
   RETURNING 1
+),
+stored AS (
+  INSERT INTO metrics (sensor_id, event_id, timestamp, value)
+  SELECT sensor_id, event_id, TIMESTAMPTZ 'epoch' + (event_time_us / 1000000) * INTERVAL '1 second'
+           + (event_time_us % 1000000) * INTERVAL '1 microsecond', value
+  FROM first_seen
+  -- reading claimed first makes PostgreSQL finish the processed_events insert before this one starts
+  WHERE (SELECT count(*) FROM claimed) >= 0
+  ORDER BY kafka_partition, kafka_offset
+  ON CONFLICT (event_id) DO NOTHING
+  RETURNING 1
 )
-INSERT INTO metrics (sensor_id, event_id, timestamp, value)
-SELECT sensor_id, event_id, TIMESTAMPTZ 'epoch' + (event_time_us / 1000000) * INTERVAL '1 second'
-         + (event_time_us % 1000000) * INTERVAL '1 microsecond', value
-FROM first_seen
--- reading claimed first makes PostgreSQL finish the processed_events insert before this one starts
-WHERE (SELECT count(*) FROM claimed) >= 0
-ORDER BY kafka_partition, kafka_offset
-ON CONFLICT (event_id) DO NOTHING
+SELECT count(*) FROM stored

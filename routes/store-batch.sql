@@ -4,7 +4,7 @@
 --   * of the valid ones, the first occurrence of each event_id in the batch is kept;
 --   * each kept event gets its metrics row, keyed by (event time, event_id) and ON CONFLICT DO NOTHING, which is
 --     the idempotency claim (processed_events is a view of metrics): an event stored by an earlier batch (or a
---     concurrent consumer) is skipped. The statement's row count is the number of new metrics rows.
+--     concurrent consumer) is skipped. It returns the number of new metrics rows.
 --   * metrics.id is drawn in partition/offset order, so it follows each sensor's order; the rows are inserted in
 --     key order: two consumers meeting on the same events wait for each other in one order and never deadlock,
 --     and the rows reach each index page together.
@@ -40,9 +40,13 @@ numbered AS (
   SELECT *, nextval('metrics_id_seq') AS id
   FROM first_seen
   ORDER BY kafka_partition, kafka_offset
+),
+stored AS (
+  INSERT INTO metrics (id, sensor_id, event_id, timestamp, value, kafka_partition, kafka_offset)
+  SELECT id, sensor_id, event_id, event_time, value, kafka_partition, kafka_offset
+  FROM numbered
+  ORDER BY event_time, event_id
+  ON CONFLICT (timestamp, event_id) DO NOTHING
+  RETURNING 1
 )
-INSERT INTO metrics (id, sensor_id, event_id, timestamp, value, kafka_partition, kafka_offset)
-SELECT id, sensor_id, event_id, event_time, value, kafka_partition, kafka_offset
-FROM numbered
-ORDER BY event_time, event_id
-ON CONFLICT (timestamp, event_id) DO NOTHING
+SELECT count(*) FROM stored

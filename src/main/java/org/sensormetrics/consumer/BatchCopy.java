@@ -18,7 +18,6 @@ import java.util.concurrent.ConcurrentHashMap;
 import javax.sql.DataSource;
 
 import org.apache.camel.Exchange;
-import org.apache.camel.component.sql.SqlConstants;
 import org.postgresql.PGConnection;
 import org.postgresql.copy.CopyIn;
 import org.slf4j.Logger;
@@ -72,14 +71,14 @@ public class BatchCopy {
     }
 
     /**
-     * Copies the batch's readings into metrics when it can, and then sets the number of metrics
-     * rows as camel-sql would; returns false, having written nothing, when store-batch.sql must write the batch.
+     * Copies the batch's readings into metrics when it can, and returns the number of metrics rows it wrote; null,
+     * having written nothing, when store-batch.sql must write the batch.
      */
-    public boolean copy(Exchange exchange) throws SQLException {
+    public Long copy(Exchange exchange) throws SQLException {
         @SuppressWarnings("unchecked")
         List<BatchRow> rows = exchange.getMessage().getBody(List.class);
         if (rows.isEmpty() || !copyable(rows)) {
-            return false;
+            return null;
         }
         List<BatchRow> readings = new ArrayList<>(rows);
         readings.sort(KAFKA_ORDER);
@@ -98,7 +97,7 @@ public class BatchCopy {
         Connection connection = DataSourceUtils.getConnection(dataSource);
         try {
             if (!binaryFormsFit(connection, extras)) {
-                return false;
+                return null;
             }
             List<Numbered> numbered = numbered(connection, readings);
             numbered.sort(KEY_ORDER);
@@ -119,11 +118,10 @@ public class BatchCopy {
                 }
                 connection.rollback(savepoint);
                 LOG.debug("Batch holds events stored before; store-batch.sql writes it: {}", e.getMessage());
-                return false;
+                return null;
             }
             connection.releaseSavepoint(savepoint);
-            exchange.getMessage().setHeader(SqlConstants.SQL_UPDATE_COUNT, stored);
-            return true;
+            return stored;
         } finally {
             DataSourceUtils.releaseConnection(connection, dataSource);
         }

@@ -5,7 +5,6 @@ import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
-import java.util.TreeMap;
 
 /**
  * One row of a batch for store-batch.sql: a reading, or a record kept in rejected_events with its reason.
@@ -106,45 +105,4 @@ public record BatchRow(String kafkaTopic, Integer kafkaPartition, Long kafkaOffs
         columns.put("rejected_reason", reasons);
         return columns;
     }
-
-    /**
-     * The distinct hours (since 1970, UTC) the batch's readings fall in, separated by commas: what
-     * create-partitions.sql needs to make every partition the batch will write to. Usually one or two.
-     */
-    public static String eventHours(List<BatchRow> rows) {
-        return String.join(",", readingsPer(rows, MICROS_PER_HOUR).keySet().stream().map(String::valueOf).toList());
-    }
-
-    /**
-     * The distinct minutes (since 1970, UTC) the batch's readings fall in, each with how many of them it holds
-     * ("minute:readings", separated by commas): the rollup buckets mark-rollups-stale.sql marks for the next
-     * refresh, which takes them up to a number of readings. One or two for live readings.
-     */
-    public static String eventMinutes(List<BatchRow> rows) {
-        StringBuilder text = new StringBuilder();
-        readingsPer(rows, MICROS_PER_MINUTE).forEach((minute, readings) ->
-                text.append(text.length() == 0 ? "" : ",").append(minute).append(':').append(readings[0]));
-        return text.toString();
-    }
-
-    private static TreeMap<Long, int[]> readingsPer(List<BatchRow> rows, long unitMicros) {
-        TreeMap<Long, int[]> units = new TreeMap<>();
-        long last = 0;
-        int[] count = null;
-        for (BatchRow row : rows) {
-            if (row.eventTimeUs() != null) {
-                long unit = Math.floorDiv(row.eventTimeUs(), unitMicros);
-                // a partition's readings come in a run, mostly in time order: most repeat the one before
-                if (count == null || unit != last) {
-                    count = units.computeIfAbsent(unit, u -> new int[1]);
-                    last = unit;
-                }
-                count[0]++;
-            }
-        }
-        return units;
-    }
-
-    private static final long MICROS_PER_MINUTE = 60_000_000L;
-    private static final long MICROS_PER_HOUR = 60 * MICROS_PER_MINUTE;
 }

@@ -15,7 +15,6 @@ import io.micrometer.core.instrument.MeterRegistry;
 import io.micrometer.core.instrument.Metrics;
 import org.apache.camel.CamelContext;
 import org.apache.camel.Exchange;
-import org.apache.camel.component.sql.SqlConstants;
 import org.apache.camel.health.HealthCheckResultBuilder;
 import org.apache.camel.impl.health.AbstractHealthCheck;
 import org.slf4j.Logger;
@@ -36,7 +35,6 @@ import org.slf4j.LoggerFactory;
 public class IngestProgress extends AbstractHealthCheck {
 
     private static final Logger LOG = LoggerFactory.getLogger(IngestProgress.class);
-    private static final String COUNTS = "sensorMetricsBatchCounts";
 
     private final AtomicLong stored = new AtomicLong();
     private final AtomicLong duplicates = new AtomicLong();
@@ -86,34 +84,22 @@ public class IngestProgress extends AbstractHealthCheck {
         this.progressIntervalMs = progressIntervalMs;
     }
 
-    /** Inside the transaction, after the batch was written (BatchCopy or store-batch.sql): remember its counts until it commits. */
-    public void batchStored(Exchange exchange) {
-        List<?> rows = exchange.getVariable("batchRows", List.class);
+    /**
+     * After the transaction and the offset commit: counts the batch's rows (the body) by what became of them, with
+     * the number of new metrics rows store-batch wrote (variable {@code stored}).
+     */
+    public void batchCommitted(Exchange exchange) {
+        List<?> rows = exchange.getMessage().getBody(List.class);
         Map<String, Long> rejects = rows.stream().map(r -> ((BatchRow) r).reasonCode())
                 .filter(code -> code != null)
                 .collect(Collectors.groupingBy(Function.identity(), Collectors.counting()));
         long rejectCount = rejects.values().stream().mapToLong(Long::longValue).sum();
-        long valid = rows.size() - rejectCount;
-        long inserted = exchange.getMessage().getHeader(SqlConstants.SQL_UPDATE_COUNT, 0L, Long.class);
-        exchange.setVariable(COUNTS, new BatchCounts(inserted, valid - inserted, rejects));
-    }
-
-    private record BatchCounts(long stored, long duplicates, Map<String, Long> rejectedByReason) {
-        long rows() {
-            return stored + duplicates + rejectedByReason.values().stream().mapToLong(Long::longValue).sum();
-        }
-    }
-
-    /** After the transaction and the offset commit. */
-    public void batchCommitted(Exchange exchange) {
-        BatchCounts counts = exchange.getVariable(COUNTS, BatchCounts.class);
+        long inserted = exchange.getVariable("stored", 0L, Long.class);
         registerMeters();
-        if (counts != null) {
-            batchSize.record(counts.rows());
-            stored.addAndGet(counts.stored());
-            duplicates.addAndGet(counts.duplicates());
-            counts.rejectedByReason().forEach((reason, n) -> rejectedCounter(reason).addAndGet(n));
-        }
+        batchSize.record(rows.size());
+        stored.addAndGet(inserted);
+        duplicates.addAndGet(rows.size() - rejectCount - inserted);
+        rejects.forEach((reason, n) -> rejectedCounter(reason).addAndGet(n));
         batches.incrementAndGet();
         if (consecutiveFailures.getAndSet(0) > 0) {
             LOG.info("Ingest recovered: batches are committing again");

@@ -7,7 +7,6 @@ import java.util.Map;
 import java.util.concurrent.TimeUnit;
 
 import io.micrometer.core.instrument.Timer;
-import org.apache.camel.Body;
 import org.apache.camel.Exchange;
 import org.apache.camel.Variable;
 import org.apache.camel.component.kafka.KafkaConstants;
@@ -20,46 +19,63 @@ import org.apache.kafka.common.TopicPartition;
  * touch its KafkaConsumer, an {@link IngestConsumer}): which of its records are still this consumer's, the offsets
  * to commit once its transaction has committed, and the rewind after it failed.
  *
- * <p>Camel's batch exchange carries the manual commit of its last record only, which covers one partition; a
- * batch usually spans several. {@link #commit} commits them all in one synchronous request.
+ * <p>{@link #open} keeps what the other two need in the exchange variable {@value #BATCH}, before the body becomes
+ * rows: the consumer, and each partition's first and last offset in the batch. Camel's batch exchange carries the
+ * manual commit of its last record only, which covers one partition; a batch usually spans several.
+ * {@link #commit} commits them all in one synchronous request, also the offsets of records a later step dropped.
  */
 public class KafkaBatchOffsets {
 
-    /** The batch's records without those of partitions revoked or rewound since they were polled. */
-    public List<Exchange> fresh(@Body List<Exchange> records) {
-        return consumer(manualCommit(records)).fresh(records);
+    static final String BATCH = "kafkaBatch";
+
+    /** The consumer a batch came from, and each of its partitions' first and last offset in it. */
+    record Batch(IngestConsumer consumer, Duration commitTimeout, Map<TopicPartition, long[]> offsets) {
     }
 
     /**
-     * Commits, in one synchronous request, the offset after each partition's last row, and times it
-     * (sensor_metrics_offset_commit_seconds).
-     *
-     * @param exchange the batch's exchange, for the registry Camel scrapes
-     * @param records  the batch's record exchanges, kept in a variable before the body became rows
-     * @param rows     their rows, one per record, which carry each record's topic, partition and offset: read from
-     *                 there, not from every record's headers again (a case-insensitive lookup)
+     * Drops the batch's records of partitions revoked or rewound since they were polled, and keeps the offsets of
+     * the rest ({@value #BATCH}).
      */
-    public void commit(Exchange exchange, @Variable("records") List<Exchange> records, @Variable("rows") List<BatchRow> rows) {
-        if (records == null || records.isEmpty()) {
+    public void open(Exchange exchange) {
+        @SuppressWarnings("unchecked")
+        List<Exchange> records = exchange.getMessage().getBody(List.class);
+        if (records.isEmpty()) {
             return;
         }
-        // a batch holds each partition's records in a run, in offset order: one map entry per run, not per row
-        Map<TopicPartition, OffsetAndMetadata> next = new HashMap<>();
-        BatchRow first = null;
-        long highest = -1;
-        for (BatchRow row : rows) {
-            if (first == null || row.kafkaPartition().intValue() != first.kafkaPartition() || !row.kafkaTopic().equals(first.kafkaTopic())) {
-                after(next, first, highest);
-                first = row;
-                highest = row.kafkaOffset();
-            } else {
-                highest = Math.max(highest, row.kafkaOffset());
-            }
-        }
-        after(next, first, highest);
         DefaultKafkaManualCommit manual = manualCommit(records);
+        IngestConsumer consumer = consumer(manual);
+        List<Exchange> fresh = consumer.fresh(records);
+        // a batch holds each partition's records in a run, in offset order: one map look-up per run, not per record
+        Map<TopicPartition, long[]> offsets = new HashMap<>();
+        TopicPartition last = null;
+        long[] range = null;
+        for (Exchange record : fresh) {
+            TopicPartition tp = IngestConsumer.partitionOf(record);
+            long offset = (Long) record.getMessage().getHeader(KafkaConstants.OFFSET);
+            if (!tp.equals(last)) {
+                range = offsets.computeIfAbsent(tp, p -> new long[] {Long.MAX_VALUE, -1});
+                last = tp;
+            }
+            range[0] = Math.min(range[0], offset);
+            range[1] = Math.max(range[1], offset);
+        }
+        exchange.setVariable(BATCH, new Batch(consumer, Duration.ofMillis(manual.getCommitTimeout()), offsets));
+        exchange.getMessage().setBody(fresh);
+    }
+
+    /**
+     * Commits, in one synchronous request, the offset after each partition's last record, and times it
+     * (sensor_metrics_offset_commit_seconds). Reached only after the batch's transaction has committed.
+     */
+    public void commit(Exchange exchange) {
+        Batch batch = exchange.getVariable(BATCH, Batch.class);
+        if (batch == null || batch.offsets().isEmpty()) {
+            return;
+        }
+        Map<TopicPartition, OffsetAndMetadata> next = new HashMap<>();
+        batch.offsets().forEach((tp, range) -> next.put(tp, new OffsetAndMetadata(range[1] + 1)));
         long start = System.nanoTime();
-        consumer(manual).commit(next, Duration.ofMillis(manual.getCommitTimeout()));
+        batch.consumer().commit(next, batch.commitTimeout());
         Timer.builder("sensor.metrics.offset.commit").description("Time to commit a batch's Kafka offsets")
                 .register(IngestProgress.meterRegistry(exchange.getContext())).record(System.nanoTime() - start, TimeUnit.NANOSECONDS);
     }
@@ -68,23 +84,14 @@ public class KafkaBatchOffsets {
      * After a failed batch (nothing committed): its partitions are read again from its first record of each, once
      * the back-off has passed, by the same consumer, which stays in the group meanwhile.
      */
-    public void rewind(@Variable("records") List<Exchange> records, @Variable("backOffMs") long backOffMs) {
-        if (records == null || records.isEmpty()) {
+    public void rewind(Exchange exchange, @Variable("backOffMs") long backOffMs) {
+        Batch batch = exchange.getVariable(BATCH, Batch.class);
+        if (batch == null) {
             throw new IllegalStateException("A batch failed before its records were known: Camel reconnects the consumer");
         }
         Map<TopicPartition, Long> firstOffsets = new HashMap<>();
-        for (Exchange record : records) {
-            firstOffsets.merge(IngestConsumer.partitionOf(record), (Long) record.getMessage().getHeader(KafkaConstants.OFFSET), Math::min);
-        }
-        consumer(manualCommit(records)).rewind(firstOffsets, backOffMs);
-    }
-
-    /** Records that the partition of row is to resume after offset, unless a later offset is recorded already. */
-    private static void after(Map<TopicPartition, OffsetAndMetadata> next, BatchRow row, long offset) {
-        if (row != null) {
-            next.merge(new TopicPartition(row.kafkaTopic(), row.kafkaPartition()), new OffsetAndMetadata(offset + 1),
-                    (a, b) -> a.offset() >= b.offset() ? a : b);
-        }
+        batch.offsets().forEach((tp, range) -> firstOffsets.put(tp, range[0]));
+        batch.consumer().rewind(firstOffsets, backOffMs);
     }
 
     private static IngestConsumer consumer(DefaultKafkaManualCommit manual) {

@@ -11,6 +11,7 @@ import java.time.format.DateTimeFormatter;
 import java.util.ArrayList;
 import java.util.Base64;
 import java.util.List;
+import java.util.TreeMap;
 
 import com.fasterxml.jackson.core.JsonProcessingException;
 import com.fasterxml.jackson.core.StreamReadConstraints;
@@ -22,18 +23,22 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import org.apache.camel.Exchange;
 import org.apache.camel.Message;
 import org.apache.camel.component.kafka.KafkaConstants;
+import org.apache.camel.spi.DataFormat;
+import org.apache.camel.support.service.ServiceSupport;
 
 /**
- * Turns each Kafka record of a batch into one row for store-batch.sql: either a reading (event_id, sensor_id,
- * event_time_us, value, and the contract's other fields by column) or a rejection (payload and reason). It never
- * throws for bad input, so a poison record is recorded instead of failing (and endlessly rewinding) its batch.
+ * The ingest route's data format ({@code unmarshal: custom: sensorReadings}): turns each Kafka record of a batch
+ * into one row, either a reading (event_id, sensor_id, event_time_us, value, and the contract's other fields by
+ * column) or a rejection (payload and reason). It never throws for bad input, so a poison record is recorded
+ * instead of failing (and endlessly rewinding) its batch. The batch's records are unmarshalled in one call: a split
+ * into one exchange per record cost much more CPU (docs/decisions.md 11).
  *
  * <p>The fields, their types, bounds and columns come from the message contract file
  * (routes/sensor-reading.schema.json, {@link SensorReadingContract}). This is Java for what a schema cannot say:
  * strict UTF-8, the timestamp forms, and strings PostgreSQL would refuse (NUL, lone surrogates), caught before they
  * can fail the statement. The payload bound and the retention window come from application.properties.
  */
-public class SensorReadingValidator {
+public class SensorReadingValidator extends ServiceSupport implements DataFormat {
 
     /** Epoch numbers below this are seconds, at or above it milliseconds (1e11 s is the year 5138). */
     static final double EPOCH_MILLIS_THRESHOLD = 1e11;
@@ -71,12 +76,29 @@ public class SensorReadingValidator {
         this.retentionDays = retentionDays;
     }
 
-    /**
-     * The aggregate step: one row per record of the Kafka batch, in the batch's order.
-     *
-     * @param records the batch's record exchanges (the body of the consumer's batch exchange)
-     */
-    public List<BatchRow> toRows(List<?> records) {
+    /** Reading rows are not written back as records. */
+    @Override
+    public void marshal(Exchange exchange, Object graph, java.io.OutputStream stream) {
+        throw new UnsupportedOperationException("sensorReadings only unmarshals Kafka records into rows");
+    }
+
+    /** Not called: the body of a Kafka batch is its list of records, which {@link #unmarshal(Exchange, Object)} takes. */
+    @Override
+    public Object unmarshal(Exchange exchange, java.io.InputStream stream) {
+        throw new IllegalArgumentException("sensorReadings unmarshals a Kafka batch (batching=true): its body is a list of records");
+    }
+
+    /** One row per record of the Kafka batch, in the batch's order. */
+    @Override
+    public Object unmarshal(Exchange exchange, Object body) {
+        if (!(body instanceof List<?> records)) {
+            return unmarshal(exchange, (java.io.InputStream) null);
+        }
+        return toRows(records);
+    }
+
+    /** @param records the batch's record exchanges (the body of the consumer's batch exchange) */
+    List<BatchRow> toRows(List<?> records) {
         contract();
         List<BatchRow> rows = new ArrayList<>(records.size());
         long oldestKeptUs = retentionDays > 0
@@ -104,6 +126,47 @@ public class SensorReadingValidator {
         }
         return BatchRow.columns(rows, extraColumns);
     }
+
+    /**
+     * The distinct hours (since 1970, UTC) the batch's readings fall in, separated by commas: what
+     * create-partitions.sql reads to make every partition the batch will write to. Usually one or two.
+     */
+    public String eventHours(List<BatchRow> rows) {
+        return String.join(",", readingsPer(rows, MICROS_PER_HOUR).keySet().stream().map(String::valueOf).toList());
+    }
+
+    /**
+     * The distinct minutes (since 1970, UTC) the batch's readings fall in, each with how many of them it holds
+     * ("minute:readings", separated by commas): the rollup buckets mark-rollups-stale.sql marks for the next
+     * refresh, which takes them up to a number of readings. One or two for live readings.
+     */
+    public String eventMinutes(List<BatchRow> rows) {
+        StringBuilder text = new StringBuilder();
+        readingsPer(rows, MICROS_PER_MINUTE).forEach((minute, readings) ->
+                text.append(text.length() == 0 ? "" : ",").append(minute).append(':').append(readings[0]));
+        return text.toString();
+    }
+
+    private static TreeMap<Long, int[]> readingsPer(List<BatchRow> rows, long unitMicros) {
+        TreeMap<Long, int[]> units = new TreeMap<>();
+        long last = 0;
+        int[] count = null;
+        for (BatchRow row : rows) {
+            if (row.eventTimeUs() != null) {
+                long unit = Math.floorDiv(row.eventTimeUs(), unitMicros);
+                // a partition's readings come in a run, mostly in time order: most repeat the one before
+                if (count == null || unit != last) {
+                    count = units.computeIfAbsent(unit, u -> new int[1]);
+                    last = unit;
+                }
+                count[0]++;
+            }
+        }
+        return units;
+    }
+
+    private static final long MICROS_PER_MINUTE = 60_000_000L;
+    private static final long MICROS_PER_HOUR = 60 * MICROS_PER_MINUTE;
 
     private SensorReadingContract contract() {
         if (contract == null) {

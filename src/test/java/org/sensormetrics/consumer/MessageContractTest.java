@@ -107,10 +107,10 @@ class MessageContractTest {
         String statement = Files.readString(routes.resolve("store-batch.sql"));
         String edited = statement.replace("CAST(:#value AS float8[]))", "CAST(:#value AS float8[]), CAST(:#" + field + " AS " + arrayType + "[]))")
                 .replace("event_time_us, value)", "event_time_us, value, " + field + ")")
-                .replace("kafka_partition, kafka_offset)\nSELECT id, sensor_id, event_id, event_time, value, kafka_partition, kafka_offset\n",
-                        "kafka_partition, kafka_offset, " + field + ")\nSELECT id, sensor_id, event_id, event_time, value, kafka_partition, kafka_offset, "
+                .replace("kafka_partition, kafka_offset)\n  SELECT id, sensor_id, event_id, event_time, value, kafka_partition, kafka_offset\n",
+                        "kafka_partition, kafka_offset, " + field + ")\n  SELECT id, sensor_id, event_id, event_time, value, kafka_partition, kafka_offset, "
                         + field + "\n");
-        assertTrue(!edited.equals(statement) && edited.contains(field + ")\nSELECT"), "the statement was edited");
+        assertTrue(!edited.equals(statement) && edited.contains(field + ")\n  SELECT"), "the statement was edited");
         Files.writeString(routes.resolve("store-batch.sql"), edited);
         return routes;
     }
