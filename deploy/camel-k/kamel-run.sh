@@ -25,15 +25,17 @@ fi
 
 kamel run \
   --name sensor-metrics-consumer \
-  routes/prepare-database.camel.yaml \
-  routes/ingest-sensor-metrics.camel.yaml \
-  routes/store-batch.camel.yaml \
-  routes/maintain-partitions.camel.yaml \
-  routes/watch-consumer-group.camel.yaml \
-  routes/read-api.camel.yaml \
   routes/beans.camel.yaml \
   routes/kafka-security.camel.yaml \
-  routes/refresh-rollups.camel.yaml \
+  routes/ingest/ingest-sensor-metrics.camel.yaml \
+  routes/ingest/drop-ignored-sensors.camel.yaml \
+  routes/ingest/store-batch.camel.yaml \
+  routes/ingest/send-alerts.camel.yaml \
+  routes/ingest/watch-consumer-group.camel.yaml \
+  routes/storage/prepare-database.camel.yaml \
+  routes/storage/maintain-partitions.camel.yaml \
+  routes/storage/refresh-rollups.camel.yaml \
+  routes/read-api/read-api.camel.yaml \
   --property file:application.properties \
   --property file:deploy/camel-k/camel-k.properties \
   --config secret:sensor-metrics-db \

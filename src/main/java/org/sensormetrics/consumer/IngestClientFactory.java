@@ -35,12 +35,25 @@ import org.slf4j.LoggerFactory;
  *
  * <p>A blank instance id leaves membership dynamic.
  */
-public final class IngestClientFactory extends DefaultKafkaClientFactory {
+public final class IngestClientFactory extends DefaultKafkaClientFactory implements org.apache.camel.CamelContextAware {
 
     private static final Logger LOG = LoggerFactory.getLogger(IngestClientFactory.class);
     private static final long REMOVE_TIMEOUT_SECONDS = 5;
 
     private final BitSet slotsInUse = new BitSet();
+    private org.apache.camel.CamelContext camelContext;
+    private volatile DatabasePositions positions;
+
+    @Override
+    public org.apache.camel.CamelContext getCamelContext() {
+        return camelContext;
+    }
+
+    @Override
+    public void setCamelContext(org.apache.camel.CamelContext camelContext) {
+        this.camelContext = camelContext;
+        this.positions = new DatabasePositions(camelContext);
+    }
 
     @Override
     @SuppressWarnings("rawtypes")
@@ -49,14 +62,14 @@ public final class IngestClientFactory extends DefaultKafkaClientFactory {
         Properties props = (Properties) kafkaProps.clone();
         if (instanceId.isEmpty()) {
             props.remove(ConsumerConfig.GROUP_INSTANCE_ID_CONFIG);
-            return new IngestConsumer(props, () -> { });
+            return new IngestConsumer(props, positions, () -> { });
         }
         int slot = takeSlot();
         props.setProperty(ConsumerConfig.GROUP_INSTANCE_ID_CONFIG, instanceId + "-" + slot);
         // a client id that says which member it is, in the broker's logs and in the group's description
         props.setProperty(ConsumerConfig.CLIENT_ID_CONFIG, instanceId + "-" + slot);
         try {
-            return new IngestConsumer(props, new LeaveAndRelease(props, slot, adminProperties(props)));
+            return new IngestConsumer(props, positions, new LeaveAndRelease(props, slot, adminProperties(props)));
         } catch (RuntimeException e) {
             releaseSlot(slot);
             throw e;

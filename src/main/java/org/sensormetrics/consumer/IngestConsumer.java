@@ -42,6 +42,11 @@ import org.slf4j.LoggerFactory;
  * while polling goes on. The consumer thus stays in the group and keeps its partitions through a database outage: no
  * rebalance per failed batch (breakOnFirstError's reconnect, still there for a failure of this rewind itself).
  *
+ * <p>The database, not Kafka, is the source of truth for what was stored ({@link DatabasePositions}): a partition it is
+ * given is read from the database's position when that is behind the group's committed offset, and so is one whose
+ * batch found the database behind what this consumer had stored since. Both mean a failover or a restore lost
+ * committed transactions; the records are read again, logged and counted.
+ *
  * <p>Only the poll thread calls it (a KafkaConsumer is not thread-safe), the rebalance callbacks included.
  */
 final class IngestConsumer extends KafkaConsumer<Object, Object> {
@@ -56,15 +61,26 @@ final class IngestConsumer extends KafkaConsumer<Object, Object> {
     /** Per partition: records of it returned before this count are stale. */
     private final Map<TopicPartition, Long> fences = new HashMap<>();
     private long latestFence;
-    /** Per partition: what this consumer committed since it was last assigned the partition. */
+    /**
+     * Per partition: the group's committed offset when it was assigned, then what this consumer committed since: what
+     * the database holds of it, as far as this consumer knows. Commits never go below it.
+     */
     private final Map<TopicPartition, Long> committed = new HashMap<>();
+    /** The database's positions; null: not kept (tests of the consumer alone). */
+    private final DatabasePositions positions;
     private final Set<TopicPartition> pausedForBackOff = new HashSet<>();
     /** System.nanoTime() at which the back-off ends; 0: not backing off. */
     private long backOffEnds;
 
-    IngestConsumer(Properties props, Runnable afterClose) {
+    IngestConsumer(Properties props, DatabasePositions positions, Runnable afterClose) {
         super(props);
+        this.positions = positions;
         this.afterClose = afterClose;
+    }
+
+    /** The offset up to which the database holds the partition, as far as this consumer knows; null if it does not. */
+    Long storedUpTo(TopicPartition tp) {
+        return committed.get(tp);
     }
 
     @Override
@@ -163,10 +179,17 @@ final class IngestConsumer extends KafkaConsumer<Object, Object> {
      * After a failed batch: read its partitions again from its first record of each, drop what was polled of them
      * behind it, and poll nothing for backOffMs while staying in the group.
      *
-     * @param firstOffsets per partition, the offset of the batch's first record of it
+     * @param firstOffsets  per partition, the offset of the batch's first record of it
+     * @param databaseBehind the batch failed because the database holds less than this consumer had stored: its
+     *                       partitions are read from the database's positions where those are further back
      */
-    void rewind(Map<TopicPartition, Long> firstOffsets, long backOffMs) {
+    void rewind(Map<TopicPartition, Long> firstOffsets, long backOffMs, boolean databaseBehind) {
         Set<TopicPartition> owned = assignment();
+        if (databaseBehind) {
+            Map<TopicPartition, Long> from = new HashMap<>(firstOffsets);
+            readAgainWhereTheDatabaseIsBehind(firstOffsets.keySet()).forEach((tp, offset) -> from.merge(tp, offset, Math::min));
+            firstOffsets = from;
+        }
         firstOffsets.forEach((tp, offset) -> {
             if (owned.contains(tp)) {
                 seek(tp, offset);
@@ -175,6 +198,53 @@ final class IngestConsumer extends KafkaConsumer<Object, Object> {
         fence(firstOffsets.keySet());
         backOffEnds = System.nanoTime() + Math.max(1, TimeUnit.MILLISECONDS.toNanos(backOffMs));
         pauseForBackOff(owned);
+    }
+
+    /**
+     * The partitions whose position in the database is behind what this consumer knows was stored, with that
+     * position: what to read again. Logged, counted, and taken as the new floor of this consumer's commits. A
+     * database that cannot be asked now is asked again by the next batch's check.
+     */
+    private Map<TopicPartition, Long> readAgainWhereTheDatabaseIsBehind(Collection<TopicPartition> partitions) {
+        Map<TopicPartition, Long> behind = new HashMap<>();
+        if (positions == null) {
+            return behind;
+        }
+        Map<TopicPartition, Long> stored;
+        try {
+            stored = positions.read(partitions);
+        } catch (Exception e) {
+            LOG.warn("Could not read the database's positions of {}: {}", partitions, IngestProgress.rootMessage(e));
+            return behind;
+        }
+        Map<TopicPartition, Long> logStart = null;
+        for (Map.Entry<TopicPartition, Long> e : stored.entrySet()) {
+            TopicPartition tp = e.getKey();
+            long position = e.getValue();
+            Long known = committed.get(tp);
+            if (known == null || position >= known) {
+                continue;
+            }
+            if (logStart == null) {
+                logStart = beginningOffsets(stored.keySet());
+            }
+            long first = logStart.getOrDefault(tp, 0L);
+            long lost = known - position;
+            if (first > position) {
+                LOG.error("The database holds {} up to offset {}; this consumer had stored it up to {}: a failover or restore lost {} stored "
+                        + "records, and offsets {} to {} are gone from Kafka (retention): {} records cannot be read again",
+                        tp, String.format("%,d", position), String.format("%,d", known), String.format("%,d", lost),
+                        String.format("%,d", position), String.format("%,d", first - 1), String.format("%,d", first - position));
+                positions.unrecoverable(first - position);
+            } else {
+                LOG.warn("The database holds {} up to offset {}; Kafka's group had committed {}: a failover or restore lost {} stored records; "
+                        + "reading them again", tp, String.format("%,d", position), String.format("%,d", known), String.format("%,d", lost));
+            }
+            positions.readAgain(known - Math.max(position, first));
+            committed.put(tp, position);
+            behind.put(tp, position);
+        }
+        return behind;
     }
 
     private void fence(Collection<TopicPartition> partitions) {
@@ -234,6 +304,14 @@ final class IngestConsumer extends KafkaConsumer<Object, Object> {
         @Override
         public void onPartitionsAssigned(Collection<TopicPartition> partitions) {
             camel.onPartitionsAssigned(partitions);
+            if (!partitions.isEmpty()) {
+                committed(new HashSet<>(partitions)).forEach((tp, offset) -> {
+                    if (offset != null) {
+                        committed.put(tp, offset.offset());
+                    }
+                });
+                readAgainWhereTheDatabaseIsBehind(partitions).forEach(IngestConsumer.this::seek);
+            }
             if (backOffEnds != 0) {
                 pauseForBackOff(partitions);
             }

@@ -28,8 +28,28 @@ public class KafkaBatchOffsets {
 
     static final String BATCH = "kafkaBatch";
 
-    /** The consumer a batch came from, and each of its partitions' first and last offset in it. */
-    record Batch(IngestConsumer consumer, Duration commitTimeout, Map<TopicPartition, long[]> offsets) {
+    /**
+     * The consumer a batch came from, and each of its partitions' first and last offset in it. The getters are the
+     * parameters of record-positions-and-stale-minutes.sql, one element per partition.
+     */
+    public record Batch(IngestConsumer consumer, Duration commitTimeout, Map<TopicPartition, long[]> offsets) {
+
+        public String[] getTopics() {
+            return offsets.keySet().stream().map(TopicPartition::topic).toArray(String[]::new);
+        }
+
+        public int[] getPartitions() {
+            return offsets.keySet().stream().mapToInt(TopicPartition::partition).toArray();
+        }
+
+        /** What the consumer believes the database holds of each partition (null where it does not know). */
+        public Long[] getExpected() {
+            return offsets.keySet().stream().map(consumer::storedUpTo).toArray(Long[]::new);
+        }
+
+        public long[] getNextOffsets() {
+            return offsets.values().stream().mapToLong(range -> range[1] + 1).toArray();
+        }
     }
 
     /**
@@ -46,7 +66,7 @@ public class KafkaBatchOffsets {
         IngestConsumer consumer = consumer(manual);
         List<Exchange> fresh = consumer.fresh(records);
         // a batch holds each partition's records in a run, in offset order: one map look-up per run, not per record
-        Map<TopicPartition, long[]> offsets = new HashMap<>();
+        Map<TopicPartition, long[]> offsets = new java.util.LinkedHashMap<>();
         TopicPartition last = null;
         long[] range = null;
         for (Exchange record : fresh) {
@@ -82,7 +102,9 @@ public class KafkaBatchOffsets {
 
     /**
      * After a failed batch (nothing committed): its partitions are read again from its first record of each, once
-     * the back-off has passed, by the same consumer, which stays in the group meanwhile.
+     * the back-off has passed, by the same consumer, which stays in the group meanwhile; a partition of which the
+     * database lost records it had stored (SQLSTATE SMPOS, sensor_metrics_record_positions) from the database's
+     * position.
      */
     public void rewind(Exchange exchange, @Variable("backOffMs") long backOffMs) {
         Batch batch = exchange.getVariable(BATCH, Batch.class);
@@ -91,7 +113,17 @@ public class KafkaBatchOffsets {
         }
         Map<TopicPartition, Long> firstOffsets = new HashMap<>();
         batch.offsets().forEach((tp, range) -> firstOffsets.put(tp, range[0]));
-        batch.consumer().rewind(firstOffsets, backOffMs);
+        batch.consumer().rewind(firstOffsets, backOffMs, databaseLostRecords(exchange.getException() != null
+                ? exchange.getException() : exchange.getProperty(Exchange.EXCEPTION_CAUGHT, Throwable.class)));
+    }
+
+    private static boolean databaseLostRecords(Throwable failure) {
+        for (Throwable t = failure; t != null; t = t.getCause() == t ? null : t.getCause()) {
+            if (t instanceof java.sql.SQLException sql && DatabasePositions.LOST.equals(sql.getSQLState())) {
+                return true;
+            }
+        }
+        return false;
     }
 
     private static IngestConsumer consumer(DefaultKafkaManualCommit manual) {

@@ -34,7 +34,10 @@ public final class SensorMetricsConsumer {
      */
     public static Main newMain(Map<String, String> fallback) {
         Main main = new Main(SensorMetricsConsumer.class);
-        main.configure().withRoutesIncludePattern("classpath:routes/*.camel.yaml");
+        // each folder by name: in a jar, Camel 4.18 resolved classpath:routes/**/*.camel.yaml to files it then could not
+        // open (the folder left out of their names)
+        main.configure().withRoutesIncludePattern("classpath:routes/*.camel.yaml,classpath:routes/ingest/*.camel.yaml,"
+                + "classpath:routes/storage/*.camel.yaml,classpath:routes/read-api/*.camel.yaml");
         main.addMainListener(new MainListenerSupport() {
             @Override
             public void beforeConfigure(BaseMainSupport m) {

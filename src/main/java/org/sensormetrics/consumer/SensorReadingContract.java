@@ -16,7 +16,7 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 
 /**
- * The message contract as the JSON Schema file beside the routes says it (routes/sensor-reading.schema.json): which
+ * The message contract as the JSON Schema file beside the routes says it (routes/ingest/sensor-reading.schema.json): which
  * fields a reading has, their JSON types, which are required, their bounds, and the column of store-batch.sql each
  * one feeds ({@code x-column}). The validator checks records against it; adding a field to what is stored takes
  * that file, the SQL and the table, no Java.

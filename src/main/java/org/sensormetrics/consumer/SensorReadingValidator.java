@@ -34,7 +34,7 @@ import org.apache.camel.support.service.ServiceSupport;
  * into one exchange per record cost much more CPU (docs/decisions.md 11).
  *
  * <p>The fields, their types, bounds and columns come from the message contract file
- * (routes/sensor-reading.schema.json, {@link SensorReadingContract}). This is Java for what a schema cannot say:
+ * (routes/ingest/sensor-reading.schema.json, {@link SensorReadingContract}). This is Java for what a schema cannot say:
  * strict UTF-8, the timestamp forms, and strings PostgreSQL would refuse (NUL, lone surrogates), caught before they
  * can fail the statement. The payload bound and the retention window come from application.properties.
  */
@@ -137,7 +137,7 @@ public class SensorReadingValidator extends ServiceSupport implements DataFormat
 
     /**
      * The distinct minutes (since 1970, UTC) the batch's readings fall in, each with how many of them it holds
-     * ("minute:readings", separated by commas): the rollup buckets mark-rollups-stale.sql marks for the next
+     * ("minute:readings", separated by commas): the rollup buckets record-positions-and-stale-minutes.sql marks for the next
      * refresh, which takes them up to a number of readings. One or two for live readings.
      */
     public String eventMinutes(List<BatchRow> rows) {
@@ -170,7 +170,7 @@ public class SensorReadingValidator extends ServiceSupport implements DataFormat
 
     private SensorReadingContract contract() {
         if (contract == null) {
-            contract = SensorReadingContract.load("classpath:routes/sensor-reading.schema.json");
+            contract = SensorReadingContract.load("classpath:routes/ingest/sensor-reading.schema.json");
         }
         return contract;
     }

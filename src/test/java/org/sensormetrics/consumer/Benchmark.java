@@ -75,6 +75,10 @@ public final class Benchmark {
         Pipeline.startOrUseServices(Path.of("target/bench-postgres"));
         String run = "bench_" + System.currentTimeMillis() % 1_000_000;
         Pipeline p = new Pipeline(run, run, run, 12);
+        if (!env("ALERT_THRESHOLD", "").isEmpty()) {
+            // the flow change of routes/ingest/send-alerts.camel.yaml, measured: its topic must exist
+            Pipeline.kafka().createTopic(env("ALERT_TOPIC", "sensor_alerts"), 1);
+        }
         // random version-4 ids as real producers send them; BENCH_IDS=sequential for ids that sort as produced
         boolean sequentialIds = "sequential".equals(env("BENCH_IDS", "random"));
         var load = p.load(1000, events).withRate(steady ? rate : 0).withSeed(42).withSequentialIds(sequentialIds);
@@ -291,7 +295,7 @@ public final class Benchmark {
         Pipeline.postgres().createDatabase(database);
         Connection c = Pipeline.postgres().connect(database);
         try (var st = c.createStatement()) {
-            st.execute(Files.readString(Path.of("routes/schema.sql")));
+            st.execute(Files.readString(Path.of("routes/storage/schema.sql")));
         }
         try (var st = c.prepareStatement("SELECT sensor_metrics_create_partitions(string_to_array(?, ',')::bigint[], INTERVAL '1 day')")) {
             st.setString(1, hours);

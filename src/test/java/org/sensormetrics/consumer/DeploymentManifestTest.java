@@ -34,10 +34,10 @@ class DeploymentManifestTest {
     @Test
     void camelKDeploysExactlyTheRepositoryRouteFiles() throws IOException {
         String script = Files.readString(Path.of("deploy/camel-k/kamel-run.sh"));
-        Set<String> deployed = matches(Pattern.compile("routes/([\\w.-]+\\.camel\\.yaml)"), script);
+        Set<String> deployed = matches(Pattern.compile("routes/([\\w./-]+\\.camel\\.yaml)"), script);
         Set<String> inRepo;
-        try (Stream<Path> files = Files.list(ROUTES)) {
-            inRepo = files.map(f -> f.getFileName().toString()).filter(n -> n.endsWith(".camel.yaml"))
+        try (Stream<Path> files = Files.walk(ROUTES)) {
+            inRepo = files.map(f -> ROUTES.relativize(f).toString()).filter(n -> n.endsWith(".camel.yaml"))
                     .filter(n -> !n.equals(CAMEL_MAIN_ONLY)).collect(Collectors.toCollection(TreeSet::new));
         }
         assertEquals(inRepo, deployed);

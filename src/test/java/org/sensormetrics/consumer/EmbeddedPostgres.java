@@ -224,6 +224,85 @@ public final class EmbeddedPostgres implements AutoCloseable {
         run(List.of("kill", "-" + signal, pid), false, false);
     }
 
+    /**
+     * A streaming replica of this server (asynchronous, as CloudNativePG's and Patroni's are by default), in a data
+     * directory of its own from pg_basebackup, started on a free port. Needs pg_basebackup: Debian's binaries.
+     */
+    public EmbeddedPostgres startReplica(Path replicaDir) throws IOException, InterruptedException {
+        EmbeddedPostgres replica = new EmbeddedPostgres(bin, serverDirectory(replicaDir), host, freePort(), user, password, runAs);
+        replica.close();
+        baseBackupInto(replica.dataDir, "-R");
+        replica.startServer();
+        return replica;
+    }
+
+    /** A base backup of the whole server taken now, into backupDir (replaced). */
+    public void backup(Path backupDir) throws IOException, InterruptedException {
+        baseBackupInto(serverDirectory(backupDir));
+    }
+
+    /**
+     * Stops the server at once and starts it again, on the same port, from the base backup in backupDir: what a
+     * restore from last night's backup does to everything committed since.
+     */
+    public void restoreFrom(Path backupDir) throws IOException, InterruptedException {
+        requireOwnServer();
+        close();
+        run(List.of("rm", "-rf", dataDir.toString()), false);
+        run(List.of("cp", "-a", serverDirectory(backupDir).toString(), dataDir.toString()), false);
+        startServer();
+    }
+
+    /**
+     * Holds this replica behind its primary (SIGSTOP to its WAL receiver: nothing more is received), or lets it
+     * go on again (SIGCONT).
+     */
+    public void holdWalReceiver(boolean held) throws IOException, InterruptedException, SQLException {
+        String pid;
+        try (Connection c = connect("postgres"); var st = c.createStatement();
+                var rs = st.executeQuery("SELECT pid FROM pg_stat_wal_receiver")) {
+            if (!rs.next()) {
+                throw new IllegalStateException("no WAL receiver runs on " + port);
+            }
+            pid = String.valueOf(rs.getInt(1));
+        }
+        run(List.of("kill", held ? "-STOP" : "-CONT", pid), false);
+    }
+
+    /** Makes this replica a primary (pg_ctl promote, waiting until it takes writes). */
+    public void promote() throws IOException, InterruptedException {
+        requireOwnServer();
+        run(List.of(bin.resolve("pg_ctl").toString(), "-D", dataDir.toString(), "-w", "-t", "60", "promote"), true);
+    }
+
+    /** Whether the binaries found can make base backups and replicas (Debian's can, Maven Central's cannot). */
+    public static boolean canBackUp() throws IOException {
+        return Files.isExecutable(findBinaries().resolve("pg_basebackup"));
+    }
+
+    /** The directory a server's data lives in: under /tmp when running as another user, as {@link #start} does. */
+    private Path serverDirectory(Path dir) throws IOException {
+        dir = dir.toAbsolutePath();
+        return runAs == null ? dir : Path.of("/tmp", "sensor-metrics-pg").resolve(dir.toString().replace('/', '_'));
+    }
+
+    private void baseBackupInto(Path target, String... options) throws IOException, InterruptedException {
+        Path pgBaseBackup = bin.resolve("pg_basebackup");
+        if (!Files.isExecutable(pgBaseBackup)) {
+            throw new IOException(pgBaseBackup + " is missing: install Debian's postgresql (.ci/run does)");
+        }
+        run(List.of("rm", "-rf", target.toString()), false);
+        Files.createDirectories(target);
+        if (runAs != null) {
+            run(List.of("chown", runAs, target.toString()), false);
+        }
+        run(List.of("chmod", "700", target.toString()), false);
+        List<String> command = new ArrayList<>(List.of(pgBaseBackup.toString(), "-h", host, "-p", String.valueOf(port), "-U", user,
+                "-D", target.toString(), "-X", "stream", "-c", "fast", "--no-sync"));
+        command.addAll(List.of(options));
+        run(command, true);
+    }
+
     public void restart() throws IOException, InterruptedException {
         requireOwnServer();
         startServer();

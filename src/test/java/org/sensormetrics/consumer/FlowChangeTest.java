@@ -18,8 +18,8 @@ import org.apache.kafka.common.serialization.StringDeserializer;
 import org.junit.jupiter.api.Test;
 
 /**
- * The two changes of the flow that live in YAML and properties only (routes/drop-ignored-sensors.camel.yaml,
- * routes/send-alerts.camel.yaml), switched on by their properties and run from real Kafka into real PostgreSQL.
+ * The two changes of the flow that live in YAML and properties only (routes/ingest/drop-ignored-sensors.camel.yaml,
+ * routes/ingest/send-alerts.camel.yaml), switched on by their properties and run from real Kafka into real PostgreSQL.
  */
 class FlowChangeTest {
 

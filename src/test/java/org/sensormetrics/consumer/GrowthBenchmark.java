@@ -262,7 +262,7 @@ public final class GrowthBenchmark {
         }
     }
 
-    /** The documented migration (routes/migrate, docs/storage.md) of the reference tables just filled, timed. */
+    /** The documented migration (routes/storage/migrate, docs/storage.md) of the reference tables just filled, timed. */
     private static String migrate(Pipeline p) throws Exception {
         long rows = p.count("SELECT count(*) FROM metrics");
         long start = System.nanoTime();
@@ -298,7 +298,7 @@ public final class GrowthBenchmark {
             queries.add(new Query("all sensors' summary of all time (GET /api/metrics/summary)", summary, "", "'-infinity'"));
         }
         for (Query q : queries) {
-            String sql = Files.readString(Path.of("routes", q.file())).replaceAll("(?m)^--.*$", "")
+            String sql = Files.readString(Path.of("routes/read-api", q.file())).replaceAll("(?m)^--.*$", "")
                     .replace(":#sensorId", "'" + q.sensorId() + "'").replace(":#from", q.from()).replace(":#step", "'1m'")
                     .replace(":#to", q.to()).replace(":#limit", "100").replace(":#offset", "0");
             System.out.println();

@@ -17,7 +17,7 @@ import com.fasterxml.jackson.databind.node.ObjectNode;
 import org.junit.jupiter.api.Test;
 
 /**
- * The message contract is the file beside the routes (routes/sensor-reading.schema.json): a field is added to what is
+ * The message contract is the file beside the ingest route (routes/ingest/sensor-reading.schema.json): a field is added to what is
  * stored by editing files under routes/ only, here a copy of them, and the service run from that copy stores it from
  * real Kafka into real PostgreSQL.
  */
@@ -78,7 +78,7 @@ class MessageContractTest {
     private static Pipeline startedOn(String scenario, Path routes) throws Exception {
         Pipeline p = Pipeline.scenario(scenario, 2);
         try {
-            p.set("camel.main.routes-include-pattern", "file:" + routes + "/*.camel.yaml").set("sql.location", "file:" + routes);
+            p.set("camel.main.routes-include-pattern", "file:" + routes + "/**/*.camel.yaml").set("sql.location", "file:" + routes);
             p.startService();
             return p;
         } catch (Exception | AssertionError e) {
@@ -93,25 +93,29 @@ class MessageContractTest {
      */
     private static Path routesWith(String field, ObjectNode spec, String columnType, String arrayType) throws Exception {
         Path routes = Files.createTempDirectory(Path.of("target").toAbsolutePath(), "routes-with-" + field);
-        try (Stream<Path> files = Files.list(Path.of("routes"))) {
+        try (Stream<Path> files = Files.walk(Path.of("routes"))) {
             for (Path f : files.filter(Files::isRegularFile).toList()) {
-                Files.copy(f, routes.resolve(f.getFileName()));
+                Path copy = routes.resolve(Path.of("routes").relativize(f));
+                Files.createDirectories(copy.getParent());
+                Files.copy(f, copy);
             }
         }
+        Path ingest = routes.resolve("ingest");
+        Path schema = routes.resolve("storage/schema.sql");
         ObjectMapper json = new ObjectMapper();
-        ObjectNode contract = (ObjectNode) json.readTree(routes.resolve("sensor-reading.schema.json").toFile());
+        ObjectNode contract = (ObjectNode) json.readTree(ingest.resolve("sensor-reading.schema.json").toFile());
         ((ObjectNode) contract.get("properties")).set(field, spec.put("x-column", field));
-        json.writerWithDefaultPrettyPrinter().writeValue(routes.resolve("sensor-reading.schema.json").toFile(), contract);
-        Files.writeString(routes.resolve("schema.sql"), Files.readString(routes.resolve("schema.sql"))
+        json.writerWithDefaultPrettyPrinter().writeValue(ingest.resolve("sensor-reading.schema.json").toFile(), contract);
+        Files.writeString(schema, Files.readString(schema)
                 + "\nALTER TABLE metrics ADD COLUMN IF NOT EXISTS " + field + " " + columnType + ";\n");
-        String statement = Files.readString(routes.resolve("store-batch.sql"));
+        String statement = Files.readString(ingest.resolve("store-batch.sql"));
         String edited = statement.replace("CAST(:#value AS float8[]))", "CAST(:#value AS float8[]), CAST(:#" + field + " AS " + arrayType + "[]))")
                 .replace("event_time_us, value)", "event_time_us, value, " + field + ")")
                 .replace("kafka_partition, kafka_offset)\n  SELECT id, sensor_id, event_id, event_time, value, kafka_partition, kafka_offset\n",
                         "kafka_partition, kafka_offset, " + field + ")\n  SELECT id, sensor_id, event_id, event_time, value, kafka_partition, kafka_offset, "
                         + field + "\n");
         assertTrue(!edited.equals(statement) && edited.contains(field + ")\n  SELECT"), "the statement was edited");
-        Files.writeString(routes.resolve("store-batch.sql"), edited);
+        Files.writeString(ingest.resolve("store-batch.sql"), edited);
         return routes;
     }
 

@@ -42,7 +42,8 @@ final class Pipeline implements AutoCloseable {
     /** The scenario's Kafka: the JVM's embedded broker, or a cluster of its own (the fault suite's three nodes). */
     private final EmbeddedKafka broker;
     /** The scenario's PostgreSQL: the JVM's embedded server, or one of its own (the secured tests'). */
-    private final EmbeddedPostgres pg;
+    /** The scenario's PostgreSQL server: moved by {@link #moveTo} when a fault promotes another. */
+    private volatile EmbeddedPostgres pg;
     private final Map<String, String> overrides = new HashMap<>();
     private final Map<String, String> environment = new HashMap<>();
     /** What a test adds to the in-process service's context before its routes start (an event notifier). */
@@ -187,6 +188,16 @@ final class Pipeline implements AutoCloseable {
     Pipeline withEnv(String name, String value) {
         environment.put(name, value);
         return this;
+    }
+
+    /** The server the scenario's database is on. */
+    EmbeddedPostgres server() {
+        return pg;
+    }
+
+    /** The scenario's database is now on this server (a promoted replica): services started from now connect to it. */
+    void moveTo(EmbeddedPostgres server) {
+        pg = server;
     }
 
     static EmbeddedPostgres postgres() {
@@ -377,8 +388,8 @@ final class Pipeline implements AutoCloseable {
     void migrateToPartitionedLayout() throws Exception {
         try (Connection c = db(); var st = c.createStatement()) {
             c.setAutoCommit(false);
-            for (String step : java.util.List.of("routes/migrate/1-set-reference-tables-aside.sql", "routes/schema.sql",
-                    "routes/migrate/3-copy-reference-rows.sql")) {
+            for (String step : java.util.List.of("routes/storage/migrate/1-set-reference-tables-aside.sql", "routes/storage/schema.sql",
+                    "routes/storage/migrate/3-copy-reference-rows.sql")) {
                 st.execute(java.nio.file.Files.readString(Path.of(step)));
             }
             c.commit();

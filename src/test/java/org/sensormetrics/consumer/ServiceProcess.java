@@ -57,6 +57,15 @@ final class ServiceProcess {
         return sum(log, l -> l.contains("Batch failed and was rolled back") ? 1 : 0);
     }
 
+    /** Records read again because the database had lost them (IngestConsumer's "lost N stored records" lines). */
+    static long readAgain(Path log) throws IOException {
+        java.util.regex.Pattern lost = java.util.regex.Pattern.compile("a failover or restore lost ([\\d,]+) stored records");
+        return sum(log, l -> {
+            var m = lost.matcher(l);
+            return m.find() ? Long.parseLong(m.group(1).replace(",", "")) : 0;
+        });
+    }
+
     /** How many partitions were revoked from the service's consumers (IngestConsumer's "Revoked [...]" lines). */
     static long revokedPartitions(Path log) throws IOException {
         return sum(log, l -> {

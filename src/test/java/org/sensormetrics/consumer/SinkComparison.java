@@ -51,7 +51,7 @@ public final class SinkComparison {
         String db = run + "_debezium";
         Pipeline.postgres().createDatabase(db);
         try (Connection c = Pipeline.postgres().connect(db); var st = c.createStatement()) {
-            st.execute(Files.readString(Path.of("routes/schema.sql")));
+            st.execute(Files.readString(Path.of("routes/storage/schema.sql")));
             st.execute("SELECT sensor_metrics_create_partitions(ARRAY[floor(extract(epoch FROM now()) / 3600)::bigint], INTERVAL '1 day')");
         }
         Path dir = Files.createDirectories(Path.of("target/connect"));

@@ -14,7 +14,7 @@ SELECT m.id, m.sensor_id, m.event_id, m.timestamp, m.value, m.created_at, p.kafk
 FROM metrics_reference m LEFT JOIN processed_events_reference p USING (event_id)
 ORDER BY m.timestamp, m.event_id;
 
--- every minute of the old rows, for the service's rollup refresh to count (routes/refresh-rollups.camel.yaml)
+-- every minute of the old rows, for the service's rollup refresh to count (routes/storage/refresh-rollups.camel.yaml)
 INSERT INTO metrics_rollup_stale (minute)
 SELECT DISTINCT date_trunc('minute', timestamp, 'UTC') FROM metrics_reference;
 

@@ -22,7 +22,7 @@ import org.apache.kafka.common.serialization.StringSerializer;
  * Produces sensor readings in the contract's format, keyed by sensor_id, like the reference Go producer,
  * optionally with a share of duplicates and of invalid records of many kinds. Usable on its own:
  *
- * <pre>java -cp target/sensor-metrics-consumer.jar org.sensormetrics.consumer.LoadGenerator --events 100000</pre>
+ * <pre>mvn -q test-compile exec:java -Drun.class=org.sensormetrics.consumer.LoadGenerator -Dexec.args="--events 100000"</pre>
  *
  * Flags (or the reference producer's environment variables): --brokers (KAFKA_BROKERS), --topic
  * (KAFKA_TOPIC), --sensors (SENSOR_COUNT, 1000), --rate (EVENTS_PER_SEC, 0 = as fast as possible),

@@ -1,4 +1,4 @@
--- GET /api/metrics/series: one sensor's readings per step from the rollups (routes/refresh-rollups.camel.yaml),
+-- GET /api/metrics/series: one sensor's readings per step from the rollups (routes/storage/refresh-rollups.camel.yaml),
 -- buckets from :#from (inclusive) to :#to (exclusive), empty buckets left out. 1m and 1h read their rollup table
 -- by its primary key, (sensor_id, bucket); 1d sums 24 hour rollups a day. Exact once the last refresh has run.
 SELECT json_build_object(

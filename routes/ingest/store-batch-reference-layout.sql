@@ -1,5 +1,5 @@
 -- The statement for a database with the reference schema's unpartitioned tables (processed_events keyed by
--- event_id alone), which the service keeps using until the database is migrated (routes/migrate/); the
+-- event_id alone), which the service keeps using until the database is migrated (routes/storage/migrate/); the
 -- partitioned layout's statement is store-batch.sql, which differs in the keys and in the event time that
 -- processed_events carries there.
 --

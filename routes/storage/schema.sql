@@ -2,7 +2,7 @@
 -- columns, partitioned by event time so that old days are dropped whole and every index stays append-only.
 -- Idempotent: runs at every start when db.schema.create=true. A database that already has the reference
 -- schema's unpartitioned tables keeps them (every CREATE below is IF NOT EXISTS) and the service uses its
--- statement for them (store-batch-reference-layout.sql) until it is migrated (routes/migrate/).
+-- statement for them (store-batch-reference-layout.sql) until it is migrated (routes/storage/migrate/).
 --
 -- Keys lead with the event time: a batch of live readings inserts at the right-hand edge of each index,
 -- so the pages it touches stay in memory however large the table grows, and the partition key is in
@@ -82,7 +82,7 @@ CREATE TABLE IF NOT EXISTS rejected_events (
 CREATE INDEX IF NOT EXISTS idx_rejected_events_rejected_at ON rejected_events (rejected_at);
 
 -- A reading as the rollups order them, by time and then id: min and max over one-element arrays of it pick a
--- bucket's first and last reading without sorting each bucket (routes/refresh-minute-rollups.sql).
+-- bucket's first and last reading without sorting each bucket (routes/storage/refresh-minute-rollups.sql).
 DO $$
 BEGIN
   IF to_regtype('sensor_metrics_reading') IS NULL THEN
@@ -91,7 +91,7 @@ BEGIN
 END
 $$;
 
--- Rollups of the readings per sensor per minute and per hour (routes/refresh-rollups.camel.yaml), partitioned by
+-- Rollups of the readings per sensor per minute and per hour (routes/storage/refresh-rollups.camel.yaml), partitioned by
 -- bucket like metrics and kept by their own retention (ROLLUP_RETENTION_DAYS): a bucket outlives its raw rows.
 -- first and last are the readings with the earliest and latest timestamp, the lower metrics.id on a tie (the
 -- earlier in its sensor's Kafka order) for first, the higher for last.
@@ -270,4 +270,46 @@ RETURNS text LANGUAGE sql AS $$
   SELECT sensor_metrics_drop_partitions_of(
     ARRAY(SELECT t FROM unnest(ARRAY['processed_events_legacy', 'metrics']) AS t WHERE to_regclass(t) IS NOT NULL),
     cutoff, lock_wait)
+$$;
+
+-- The position in the database (docs/reliability.md, failover): per Kafka partition, the offset after the last record
+-- a committed batch stored, written in that batch's transaction. Kafka's committed offsets follow the database's
+-- commits, so they say what was stored only while the database keeps what it committed; a failover to a lagging
+-- replica or a restore from a backup loses the last transactions, and then this table, lost with them, says where
+-- to read again.
+CREATE TABLE IF NOT EXISTS kafka_positions (
+    topic VARCHAR(255) NOT NULL,
+    kafka_partition INTEGER NOT NULL,
+    next_offset BIGINT NOT NULL,
+    updated_at TIMESTAMPTZ NOT NULL DEFAULT NOW(),
+    PRIMARY KEY (topic, kafka_partition)
+);
+
+-- In each batch's transaction: records each partition's next offset (never lowering it: a batch read again after a
+-- crash ends where the database already was), after checking that the database still holds what the consumer
+-- believes it stored there (expected: Kafka's committed offset when the partition was assigned, then each batch's
+-- end; null where unknown). A database that holds less lost committed transactions: the batch fails with SQLSTATE
+-- SMPOS, and the consumer reads the partition again from the database's position (IngestConsumer).
+CREATE OR REPLACE FUNCTION sensor_metrics_record_positions(topics text[], partitions integer[], expected bigint[], next_offsets bigint[])
+RETURNS integer LANGUAGE plpgsql AS $$
+DECLARE
+  behind text;
+  recorded integer;
+BEGIN
+  SELECT string_agg(format('%s-%s holds up to offset %s, not %s', k.topic, k.kafka_partition, k.next_offset, b.expected), '; ')
+    INTO behind
+    FROM unnest(topics, partitions, expected) AS b(topic, kafka_partition, expected)
+    JOIN kafka_positions k ON k.topic = b.topic AND k.kafka_partition = b.kafka_partition
+   WHERE k.next_offset < b.expected;
+  IF behind IS NOT NULL THEN
+    RAISE EXCEPTION USING ERRCODE = 'SMPOS',
+      MESSAGE = 'The database lost records it had stored (a failover or a restore): ' || behind;
+  END IF;
+  INSERT INTO kafka_positions AS k (topic, kafka_partition, next_offset)
+  SELECT * FROM unnest(topics, partitions, next_offsets)
+  ON CONFLICT (topic, kafka_partition)
+  DO UPDATE SET next_offset = GREATEST(k.next_offset, EXCLUDED.next_offset), updated_at = NOW();
+  GET DIAGNOSTICS recorded = ROW_COUNT;
+  RETURN recorded;
+END
 $$;
