@@ -43,6 +43,7 @@ kamel run \
   --dependency camel:kafka \
   --dependency camel:sql \
   --dependency camel:jackson \
+  --dependency camel:groovy \
   --dependency camel:controlbus \
   --dependency camel:timer \
   --dependency camel:direct \

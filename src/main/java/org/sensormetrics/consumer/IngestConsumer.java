@@ -48,6 +48,20 @@ import org.slf4j.LoggerFactory;
  * committed transactions; the records are read again, logged and counted.
  *
  * <p>Only the poll thread calls it (a KafkaConsumer is not thread-safe), the rebalance callbacks included.
+ *
+ * <p>What it relies on in camel-kafka (4.18), each broken by an upgrade only with a test failing:
+ * <ul>
+ * <li>the route's {@code kafkaClientFactory} makes every consumer of the route, and Camel subscribes through
+ * {@code subscribe(topics, listener)}, so every rebalance passes through {@link Fencing} (CommitSafetyTest);
+ * <li>the batching processor hands on the records of each poll whole and in poll order, possibly gathered over
+ * several polls: {@link #fresh} counts them and fails the batch otherwise (every ingest test);
+ * <li>each record exchange carries a {@code DefaultKafkaManualCommit} whose {@code getConsumer()} is this consumer,
+ * and its topic, partition and offset headers as String, Integer and Long (KafkaBatchOffsets; every ingest test);
+ * <li>with batching, {@code allowManualCommit} and no auto-commit, Camel commits nothing itself: every commit the
+ * group sees is {@link #commit}'s (IngestRouteTest.commitsNothingWhileTheDatabaseRefusesWritesAndLosesNothingAfterwards);
+ * <li>an exception that escapes the route makes {@code breakOnFirstError} reconnect the consumer, which then
+ * resumes from the committed offsets (the fault suite's kill9 and pg scenarios).
+ * </ul>
  */
 final class IngestConsumer extends KafkaConsumer<Object, Object> {
 

@@ -112,6 +112,28 @@ public final class FaultSuite {
             return cluster == null ? EmbeddedKafka.generation(p.group) : cluster.generation(p.group);
         }
 
+        /**
+         * What the service does with a server in recovery: its URL's targetServerType=primary refuses to connect there,
+         * and the pool's validation query (routes/jdbc-datasource.camel.yaml) fails on a connection that is there.
+         */
+        void checkStandbyRefused(EmbeddedPostgres standby) throws Exception {
+            String url = standby.jdbcUrl(p.database);
+            try (Connection c = java.sql.DriverManager.getConnection(url + (url.contains("?") ? "&" : "?") + "targetServerType=primary",
+                    standby.user(), standby.password())) {
+                violations.add("targetServerType=primary connected to a standby");
+            } catch (java.sql.SQLException refused) {
+                System.out.println(name + ": a connection to the standby with targetServerType=primary: " + refused.getMessage());
+            }
+            String validation = java.nio.file.Files.readAllLines(Path.of("routes/jdbc-datasource.camel.yaml")).stream()
+                    .filter(l -> l.contains("validationQuery:")).findFirst().orElseThrow().replaceAll(".*validationQuery: *", "");
+            try (Connection c = standby.connect(p.database); var st = c.createStatement()) {
+                st.executeQuery(validation).close();
+                violations.add("the pool's validation query passed on a standby");
+            } catch (java.sql.SQLException dropped) {
+                System.out.println(name + ": the pool's validation query on the standby: " + dropped.getMessage());
+            }
+        }
+
         /** Waits for a batch committed in the database after the given moment, and prints how long that took. */
         void awaitFirstBatchSince(long sinceNanos) throws InterruptedException {
             java.sql.Timestamp since = new java.sql.Timestamp(System.currentTimeMillis() - (System.nanoTime() - sinceNanos) / 1_000_000);
@@ -306,6 +328,7 @@ public final class FaultSuite {
                 EmbeddedPostgres primary = run.p.server();
                 EmbeddedPostgres replica = primary.startReplica(Path.of("target/ha-postgres/pg-async-failover-replica"));
                 run.servers.add(replica);
+                run.checkStandbyRefused(replica);
                 run.sleep(1500, 2500);
                 replica.holdWalReceiver(true);
                 run.sleep(2500, 3500);
