@@ -269,6 +269,19 @@ public final class EmbeddedPostgres implements AutoCloseable {
         run(List.of("kill", held ? "-STOP" : "-CONT", pid), false);
     }
 
+    /**
+     * Starts this stopped former primary as a standby of the new one (standby.signal and its primary_conninfo), as a
+     * switchover does with the old primary; it must have been shut down cleanly, so that the new one had all its WAL.
+     */
+    public void restartAsStandbyOf(EmbeddedPostgres primary) throws IOException, InterruptedException {
+        requireOwnServer();
+        Path conf = dataDir.resolve("postgresql.auto.conf");
+        String line = "primary_conninfo = 'host=" + primary.host + " port=" + primary.port + " user=" + primary.user + "'\n";
+        run(List.of("sh", "-c", "printf \"%s\" \"$1\" >> \"$2\" && touch \"$3\"", "sh", line, conf.toString(),
+                dataDir.resolve("standby.signal").toString()), true);
+        startServer();
+    }
+
     /** Makes this replica a primary (pg_ctl promote, waiting until it takes writes). */
     public void promote() throws IOException, InterruptedException {
         requireOwnServer();

@@ -134,6 +134,19 @@ public final class FaultSuite {
             }
         }
 
+        /**
+         * A streaming replica of the primary, and the service restarted with both in DB_HOSTS (primary first), as a
+         * multi-host URL names a cluster's members.
+         */
+        EmbeddedPostgres replicaInDbHosts(EmbeddedPostgres primary) throws Exception {
+            EmbeddedPostgres replica = primary.startReplica(Path.of("target/ha-postgres/" + name + "-replica"));
+            servers.add(replica);
+            env.put("DB_HOSTS", primary.host() + ":" + primary.port() + "," + replica.host() + ":" + replica.port());
+            services.remove(0).stop();
+            start();
+            return replica;
+        }
+
         /** Waits for a batch committed in the database after the given moment, and prints how long that took. */
         void awaitFirstBatchSince(long sinceNanos) throws InterruptedException {
             java.sql.Timestamp since = new java.sql.Timestamp(System.currentTimeMillis() - (System.nanoTime() - sinceNanos) / 1_000_000);
@@ -340,6 +353,32 @@ public final class FaultSuite {
                 run.services.remove(0).stop();
                 run.start();
                 run.restarts++;
+                run.awaitFirstBatchSince(promoted);
+            }, false, true),
+            // a primary and a streaming replica, both in the service's DB_HOSTS from the start: mid-stream, a switchover
+            // (the primary shut down cleanly, which sends its last WAL to the replica, the replica promoted, the old
+            // primary restarted as its standby). The service finds the new primary by itself; nothing is lost
+            new Scenario("pg-switchover", 0.01, 0.001, 1, Map.of(), run -> {
+                EmbeddedPostgres primary = run.p.server();
+                EmbeddedPostgres replica = run.replicaInDbHosts(primary);
+                run.sleep(2000, 3000);
+                primary.stop();
+                replica.promote();
+                long promoted = System.nanoTime();
+                primary.restartAsStandbyOf(replica);
+                run.p.moveTo(replica);
+                run.awaitFirstBatchSince(promoted);
+            }, false, true),
+            // the same two servers: the primary's postmaster killed with -9 mid-stream and the replica promoted; what the
+            // replica had not received when the primary died is read again
+            new Scenario("pg-primary-kill9", 0.01, 0.001, 1, Map.of(), run -> {
+                EmbeddedPostgres primary = run.p.server();
+                EmbeddedPostgres replica = run.replicaInDbHosts(primary);
+                run.sleep(2000, 3000);
+                primary.kill();
+                replica.promote();
+                long promoted = System.nanoTime();
+                run.p.moveTo(replica);
                 run.awaitFirstBatchSince(promoted);
             }, false, true),
             // a base backup taken mid-stream, the database restored from it a few seconds later while the service runs:
