@@ -27,6 +27,8 @@ final class DatabasePositions {
 
     /** The SQLSTATE sensor_metrics_record_positions (routes/storage/schema.sql) fails a batch with. */
     static final String LOST = "SMPOS";
+    /** The counter of records the database lost that Kafka no longer has; also a detail of the readiness check "ingest". */
+    static final String UNRECOVERABLE = "sensor.metrics.records.unrecoverable";
     private static final Logger LOG = LoggerFactory.getLogger(DatabasePositions.class);
     private static final String UNDEFINED_TABLE = "42P01";
 
@@ -77,7 +79,7 @@ final class DatabasePositions {
 
     /** Records the database lost that Kafka no longer has. */
     void unrecoverable(long records) {
-        counter("sensor.metrics.records.unrecoverable", "Records the database lost and Kafka no longer has (retention): gone")
+        counter(UNRECOVERABLE, "Records the database lost and Kafka no longer has (retention): gone")
                 .increment(records);
     }
 

@@ -65,8 +65,18 @@ public class IngestProgress extends AbstractHealthCheck {
     protected void doCall(HealthCheckResultBuilder builder, Map<String, Object> options) {
         int failing = consecutiveFailures.get();
         builder.detail("stored", stored.get()).detail("failed.batches", failures.get());
+        // records the database lost that Kafka no longer had (DatabasePositions): said here for as long as the process runs
+        var gone = meterRegistry().find(DatabasePositions.UNRECOVERABLE).counter();
+        long unrecoverable = gone == null ? 0 : (long) gone.count();
+        if (unrecoverable > 0) {
+            builder.detail("records.unrecoverable", unrecoverable);
+        }
         if (failing == 0) {
             builder.up();
+            if (unrecoverable > 0) {
+                builder.message(unrecoverable + " records the database lost (a failover or restore) were gone from Kafka too and could not be"
+                        + " stored again: the log names their offsets");
+            }
         } else {
             builder.down().message("last " + failing + " batch attempt(s) failed and were rolled back, retrying: " + lastFailure);
         }
