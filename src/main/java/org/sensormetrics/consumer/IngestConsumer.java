@@ -242,7 +242,8 @@ final class IngestConsumer extends KafkaConsumer<Object, Object> {
             if (logStart == null) {
                 logStart = beginningOffsets(stored.keySet());
             }
-            long first = logStart.getOrDefault(tp, 0L);
+            // Kafka's first offset; retention may even have passed what this consumer had stored
+            long first = Math.min(logStart.getOrDefault(tp, 0L), known);
             long lost = known - position;
             if (first > position) {
                 LOG.error("The database holds {} up to offset {}; this consumer had stored it up to {}: a failover or restore lost {} stored "
