@@ -64,6 +64,19 @@ public final class EmbeddedPostgres implements AutoCloseable {
      * server within hours. Needs root and the v1 memory controller.
      */
     public static EmbeddedPostgres start(Path dataDir, long memoryLimitBytes, String... settings) throws IOException, InterruptedException {
+        return start(dataDir, false, memoryLimitBytes, settings);
+    }
+
+    /**
+     * A server on a new cluster: whatever an earlier run left in dataDir (a server it promoted, demoted or restored) is
+     * removed first.
+     */
+    public static EmbeddedPostgres startFresh(Path dataDir) throws IOException, InterruptedException {
+        return start(dataDir, true, 0);
+    }
+
+    private static EmbeddedPostgres start(Path dataDir, boolean fresh, long memoryLimitBytes, String... settings)
+            throws IOException, InterruptedException {
         String runAs = isRoot() ? (userExists("postgres") ? "postgres" : "nobody") : null;
         dataDir = dataDir.toAbsolutePath();
         if (runAs != null) {
@@ -75,8 +88,8 @@ public final class EmbeddedPostgres implements AutoCloseable {
             dataDir = shared.resolve(dataDir.toString().replace('/', '_'));
         }
         EmbeddedPostgres pg = new EmbeddedPostgres(findBinaries(), dataDir, "127.0.0.1", freePort(), USER, "", runAs);
-        if (Files.exists(dataDir.resolve("pg_hba.conf")) && Files.readString(dataDir.resolve("pg_hba.conf")).startsWith("hostssl")) {
-            // a secured test's cluster from an earlier run, which a plain start could not reach
+        if (fresh || Files.exists(dataDir.resolve("pg_hba.conf")) && Files.readString(dataDir.resolve("pg_hba.conf")).startsWith("hostssl")) {
+            // a fresh start, or a secured test's cluster from an earlier run, which a plain start could not reach
             pg.close();
             pg.run(List.of("rm", "-rf", dataDir.toString()), false);
         }
